@@ -1,0 +1,10 @@
+/*
+ * A scriptable vhost-user backend that runs inside a qtest
+ *
+ * Copyright (c) 2026 The QEMU fork developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "vhost-user-test-backend.h"
