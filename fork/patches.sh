@@ -146,7 +146,7 @@ series() {
         while read -r f; do
             mkdir -p "$work/tree/$(dirname "$f")"
             cp "$repo/$f" "$work/tree/$f"
-            git -C "$work/tree" add "$f"
+            git -C "$work/tree" add -f "$f"
         done < "$work/files"
         sed 1d "$st" | git -C "$work/tree" commit -q -F -
     done
