@@ -13,7 +13,7 @@ list=/etc/apt/sources.list.d/qemu-fork.sources
 # Packages from bookworm; BACKPORTS from bookworm-backports.
 PACKAGES="build-essential pkg-config ninja-build python3 python3-venv
   libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev libjson-c-dev
-  libcmocka-dev device-tree-compiler seabios flex bison bzip2 xz-utils ccache
+  gcc-multilib libcmocka-dev device-tree-compiler seabios ipxe-qemu flex bison bzip2 xz-utils ccache
   dpkg-dev cpio gzip socat"
 BACKPORTS="meson python3-pycotap"
 

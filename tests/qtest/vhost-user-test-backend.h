@@ -134,8 +134,10 @@ typedef enum VuTestProtocolFeature {
     VU_TEST_PROTOCOL_F_SHMEM = 22,
 } VuTestProtocolFeature;
 
-/* Virtio features offered by default (VU_TEST_F_PROTOCOL_FEATURES is
- * always offered on top of whatever is configured) */
+/*
+ * Virtio features offered by default (VU_TEST_F_PROTOCOL_FEATURES is
+ * always offered on top of whatever is configured)
+ */
 #define VU_TEST_DEFAULT_FEATURES (1ull << VU_TEST_VIRTIO_F_VERSION_1)
 
 /* Protocol features offered by default */
@@ -247,17 +249,21 @@ void vu_test_backend_set_config(VuTestBackend *b, const void *data,
                                 size_t len);
 /* Get a copy of the config space, which SET_CONFIG may have changed */
 size_t vu_test_backend_get_config(VuTestBackend *b, void *data, size_t len);
-/* Shared memory regions returned by GET_SHMEM_CONFIG (default: none) */
+/*
+ * Shared memory regions returned by GET_SHMEM_CONFIG (default: none):
+ * @sizes[shmid] for the first @count shmids, 0 meaning no region
+ */
 void vu_test_backend_set_shmem_regions(VuTestBackend *b,
                                        const uint64_t *sizes,
-                                       unsigned int nregions);
+                                       unsigned int count);
 /*
  * What to do with a request the backend does not know and that wants no
  * REPLY_ACK: close the connection (true, the default) or ignore it.  When
  * REPLY_ACK was negotiated and NEED_REPLY is set, it always gets a
  * non-zero (failure) reply instead.
  */
-void vu_test_backend_set_close_on_unknown(VuTestBackend *b, bool close);
+void vu_test_backend_set_close_on_unknown(VuTestBackend *b,
+                                          bool close_conn);
 void vu_test_backend_set_request_hook(VuTestBackend *b,
                                       VuTestRequestHook hook, void *opaque);
 
@@ -301,7 +307,10 @@ int vu_test_backend_wait_request(VuTestBackend *b, uint32_t request,
 /* Wait until the log holds at least @len entries */
 bool vu_test_backend_wait_log_len(VuTestBackend *b, unsigned int len,
                                   unsigned int timeout_ms);
-/* Number of malformed messages seen (each one also closed the connection) */
+/*
+ * Number of malformed messages seen (too big, too short or inconsistent
+ * with their fds); each one also made the backend close the connection
+ */
 unsigned int vu_test_backend_get_protocol_errors(VuTestBackend *b);
 const char *vu_test_request_name(uint32_t request);
 
