@@ -53,7 +53,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-only
 
 run: build
-	@$(REPO)/tests/guest/main-job.sh
+	@$(PYTHON) $(REPO)/tests/guest/main-job.py
 
 bench: check-build
 	@$(REPO)/fork/bench.sh

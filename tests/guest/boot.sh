@@ -25,7 +25,7 @@ GUEST_PROG=boot
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 usage() {
-    sed -n '4,13s/^# \{0,1\}//p' "$GUEST_SRC/boot.sh" >&2
+    sed -n '4,21s/^# \{0,1\}//p' "$GUEST_SRC/boot.sh" >&2
     exit 2
 }
 
@@ -84,43 +84,100 @@ else
     "$GUEST_SRC/mkinitramfs.sh" --script "$script" --modules "$modules" "$initrd" >/dev/null
 fi
 
-extra=$(printf ' %s' "$@")
-# KVM when it works, TCG otherwise; -no-reboot turns the kernel's panic
-# (panic=-1: at once) into QEMU exiting, so a crash never hangs the test.
-set -- -accel kvm -accel tcg -M q35 -m "${GUEST_MEM:-512M}" \
-    -nographic -no-reboot \
+# The firmware a -kernel boot needs.  Run from the build tree, QEMU looks
+# for it only inside build/obj/qemu-bundle, where ./configure links it.
+qemu_dirs=$("$QEMU" -L help 2>/dev/null) || true
+for f in bios-256k.bin linuxboot_dma.bin kvmvapic.bin; do
+    found=false
+    for d in $qemu_dirs; do
+        [ -f "$d/$f" ] && { found=true; break; }
+    done
+    $found || guest_die "$QEMU finds no $f in its firmware path:" $qemu_dirs "(re-run ./configure; seabios comes from fork/deps.sh)"
+done
+
+extra=""
+[ $# -eq 0 ] || extra=$(printf ' %s' "$@")
+# -no-reboot turns the kernel's panic (panic=-1: at once) into QEMU exiting,
+# so a crash never hangs the test.  -nodefaults: the default empty CD-ROM
+# alone costs 32 s of SeaBIOS timeouts under TCG, and the default NIC would
+# want one more ROM blob; a test that wants either says so.
+set -- -M q35 -m "${GUEST_MEM:-512M}" \
+    -nographic -nodefaults -serial mon:stdio -no-reboot \
     -kernel "$KERNEL" -initrd "$initrd" \
     -append "console=ttyS0 panic=-1 quiet$append" "$@"
 
+# KVM when it works, TCG otherwise.  GUEST_ACCEL="tcg" skips KVM.
+accels=""
+for a in ${GUEST_ACCEL:-kvm tcg}; do
+    accels="${accels:+$accels }-accel $a"
+done
+
 if $interactive; then
     guest_msg "kernel $KVER; Ctrl-A X quits QEMU, 'exit' in the shell powers off"
+    guest_msg "(if KVM stops the guest with an internal error: GUEST_ACCEL=tcg)"
     rc=0
-    "$QEMU" "$@" || rc=$?
+    # shellcheck disable=SC2086
+    "$QEMU" $accels "$@" || rc=$?
     exit $rc
 fi
 
 mkdir -p "$GUEST_LOG_DIR"
 log=$GUEST_LOG_DIR/$name.log
-echo "\$ $QEMU $*" > "$log"
+: > "$log"
 guest_msg "booting $name (kernel $KVER, timeout ${timeout} s); serial log: $log"
 if [ -n "$extra" ]; then
     guest_msg "extra QEMU arguments:$extra"
 fi
 
-start=$(date +%s%N)
-# In the background so a signal to this script stops QEMU too (timeout
-# runs it in a process group of its own, out of reach of the terminal).
-timeout -k 10 "$timeout" "$QEMU" "$@" </dev/null >>"$log" 2>&1 &
-qpid=$!
-rc=0
-wait "$qpid" || rc=$?
-qpid=""
-secs=$(( ($(date +%s%N) - start) / 1000000 ))
-secs=$(printf '%d.%03d' $((secs / 1000)) $((secs % 1000)))
+# Boots once with accelerator options $1 and QEMU arguments "$@" after it,
+# into $work/attempt.log (then appended to $log).  Sets rc, secs, and
+# kvm_failed when KVM stopped the guest with an internal error.  Some hosts'
+# KVM opens fine but cannot run the kernel's decompressor, and QEMU then
+# keeps the guest paused until the timeout: stop it at once instead.
+boot_once() {
+    opts=$1
+    shift
+    alog=$work/attempt.log
+    echo "\$ $QEMU $opts $*" > "$alog"
+    kvm_failed=false
+    start=$(date +%s%N)
+    # In the background so a signal to this script stops QEMU too (timeout
+    # runs it in a process group of its own, out of reach of the terminal).
+    # shellcheck disable=SC2086
+    timeout -k 10 "$timeout" "$QEMU" $opts "$@" </dev/null >>"$alog" 2>&1 &
+    qpid=$!
+    while kill -0 "$qpid" 2>/dev/null; do
+        if grep -a -q -E 'KVM internal error|KVM: entry failed' "$alog"; then
+            kvm_failed=true
+            kill "$qpid" 2>/dev/null
+            break
+        fi
+        sleep 0.3
+    done
+    rc=0
+    wait "$qpid" || rc=$?
+    qpid=""
+    secs=$(( ($(date +%s%N) - start) / 1000000 ))
+    secs=$(printf '%d.%03d' $((secs / 1000)) $((secs % 1000)))
+    cat "$alog" >> "$log"
+}
+
+boot_once "$accels" "$@"
+note=""
+case "$accels" in
+    *kvm*)
+        if $kvm_failed; then
+            guest_msg "KVM failed inside the guest after $secs s (internal error, in the log); booting again under TCG"
+            echo "===== KVM failed inside the guest: booting again under TCG =====" >> "$log"
+            boot_once "-accel tcg" "$@"
+            note=", after KVM failed"
+        fi
+        ;;
+esac
 
 # The last marker /init printed; carriage returns come from the serial line.
-verdict=$(tr -d '\r' < "$log" | sed -n 's/.*GUEST-TEST: //p' | tail -n 1)
-case $(tr -d '\r' < "$log" | sed -n 's/^GUEST-INFO: hypervisor: //p' | head -n 1) in
+verdict=$(tr -d '\r' < "$alog" | sed -n 's/.*GUEST-TEST: //p' | tail -n 1)
+case $(tr -d '\r' < "$alog" | sed -n 's/^GUEST-INFO: hypervisor: //p' | tail -n 1) in
     KVM*) accel=kvm ;;
     "") accel=unknown ;;
     *) accel=tcg ;;
@@ -143,11 +200,12 @@ fi
 
 if [ $status = $GUEST_PASS ]; then
     # What the guest printed from /init on: short, and shows what was checked.
-    tr -d '\r' < "$log" | sed -n '/^GUEST-INFO: /,$p'
+    tr -d '\r' < "$alog" | sed -n '/GUEST-INFO: /,$p'
 else
-    echo "----- last ${GUEST_TAIL:-60} lines of $log -----"
-    tr -d '\r' < "$log" | tail -n "${GUEST_TAIL:-60}"
+    # Of the last boot only; a failed KVM attempt is in $log.
+    echo "----- serial console, last ${GUEST_TAIL:-60} lines (all in $log) -----"
+    tr -d '\r' < "$alog" | tail -n "${GUEST_TAIL:-60}"
     echo "-----"
 fi
-guest_msg "$name: $why in $secs s (accel: $accel)"
+guest_msg "$name: $why in $secs s (accel: $accel$note)"
 exit $status

@@ -37,6 +37,7 @@ debs=$GUEST_DIR/debs
 # The checks a cached set must pass before it is used; also run right after
 # fetching.  Reads KERNEL, MODDIR, BUSYBOX.
 verify() {
+    KERNEL=${KERNEL:-} MODDIR=${MODDIR:-} BUSYBOX=${BUSYBOX:-}
     [ -f "$KERNEL" ] || { guest_err "kernel missing: $KERNEL"; return 1; }
     [ -d "$MODDIR/kernel" ] || { guest_err "modules missing: $MODDIR/kernel"; return 1; }
     [ -f "$MODDIR/modules.builtin" ] || { guest_err "missing: $MODDIR/modules.builtin"; return 1; }
@@ -176,7 +177,7 @@ bdir=$GUEST_DIR/${BUSYBOX_PKG}_$(printf '%s' "$BUSYBOX_VERSION" | tr ':' '_')
 extract "$deb" "$bdir"
 BUSYBOX=$bdir/bin/busybox
 
-verify || guest_die "the fetched packages lack what the guest needs (see above)"
+verify || guest_die "the fetched packages lack what the guest needs (see above; deleting $GUEST_DIR starts afresh)"
 
 cat > "$env_file.tmp" <<EOF
 # Written by tests/guest/fetch.sh: the guest images in this cache.

@@ -70,12 +70,12 @@ module_file() {
         rel=$(awk -v n="$1" '$1 == n { print $2; exit }' "$MODDIR/modules.list")
         [ -n "$rel" ] || return 1
         case "$rel" in
-            *.ko.xz) xz -dc "$MODDIR/$rel" > "$ko.tmp" ;;
-            *.ko.zst) zstd -qdc "$MODDIR/$rel" > "$ko.tmp" ;;
-            *.ko.gz) gzip -dc "$MODDIR/$rel" > "$ko.tmp" ;;
-            *) cp "$MODDIR/$rel" "$ko.tmp" ;;
+            *.ko.xz) xz -dc "$MODDIR/$rel" > "$ko.tmp.$$" ;;
+            *.ko.zst) zstd -qdc "$MODDIR/$rel" > "$ko.tmp.$$" ;;
+            *.ko.gz) gzip -dc "$MODDIR/$rel" > "$ko.tmp.$$" ;;
+            *) cp "$MODDIR/$rel" "$ko.tmp.$$" ;;
         esac
-        mv "$ko.tmp" "$ko"
+        mv "$ko.tmp.$$" "$ko"
     fi
     echo "$ko"
 }
@@ -155,6 +155,8 @@ info() { echo "GUEST-INFO: $*"; }
 # The marker starts a line of its own even if the kernel wrote half a line.
 result() { echo; echo "GUEST-TEST: $*"; }
 
+# SeaBIOS leaves its last line unfinished.
+echo
 info "kernel $(uname -r)"
 # Which accelerator the host gave us: KVM announces itself, TCG does not.
 hv=$(dmesg | sed -n 's/.*Hypervisor detected: //p' | head -n 1)
