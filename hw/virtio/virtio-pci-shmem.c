@@ -1,0 +1,91 @@
+/*
+ * VIRTIO Shared Memory Regions on the PCI transport
+ *
+ * Regions go back to back in one 64-bit prefetchable memory BAR that no
+ * other virtio structure uses, each at its size's natural alignment.
+ *
+ * Copyright (c) 2026 The QEMU fork developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/host-utils.h"
+#include "hw/pci/pci.h"
+#include "hw/virtio/virtio-pci-shmem.h"
+#include "hw/virtio/virtio-shmem.h"
+#include "standard-headers/linux/virtio_pci.h"
+
+/*
+ * How many capabilities of @size bytes still fit in the PCI config space:
+ * virtio_pci_add_shm_cap() cannot fail gracefully, so ask first.  Same
+ * first-fit as pci_add_capability().
+ */
+static unsigned int virtio_pci_caps_fit(PCIDevice *pdev, unsigned int size)
+{
+    uint8_t used[PCI_CONFIG_SPACE_SIZE];
+    unsigned int fit = 0, start = PCI_CONFIG_HEADER_SIZE, i;
+
+    memcpy(used, pdev->used, sizeof(used));
+    for (i = PCI_CONFIG_HEADER_SIZE; i < PCI_CONFIG_SPACE_SIZE; i++) {
+        if (used[i]) {
+            start = i + 1;
+        } else if (i - start + 1 == size) {
+            fit++;
+            start = i + 1;
+        }
+    }
+    return fit;
+}
+
+bool virtio_pci_expose_shmem(VirtIOPCIProxy *proxy, MemoryRegion *bar,
+                             uint8_t bar_idx, Error **errp)
+{
+    VirtIODevice *vdev = virtio_bus_get_device(&proxy->bus);
+    PCIDevice *pdev = &proxy->pci_dev;
+    VirtioSharedMemory *shmem;
+    uint64_t offset = 0, size;
+    unsigned int nregions = 0;
+
+    if (!vdev || !virtio_has_shmem_regions(vdev)) {
+        return true;
+    }
+    if (bar_idx == proxy->modern_mem_bar_idx ||
+        bar_idx == proxy->msix_bar_idx ||
+        (bar_idx == proxy->modern_io_bar_idx &&
+         (proxy->flags & VIRTIO_PCI_FLAG_MODERN_PIO_NOTIFY))) {
+        error_setg(errp, "BAR %u for shared memory regions is in use by "
+                   "virtio-pci (modern-pio-notify=on?)", bar_idx);
+        return false;
+    }
+
+    QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
+        size = memory_region_size(&shmem->mr);
+        offset = ROUND_UP(offset, pow2ceil(size)) + size;
+        nregions++;
+    }
+    if (virtio_pci_caps_fit(pdev, sizeof(struct virtio_pci_cap64)) <
+        nregions) {
+        error_setg(errp, "%u shared memory regions do not fit in the PCI "
+                   "config space of %s", nregions,
+                   object_get_typename(OBJECT(proxy)));
+        return false;
+    }
+
+    memory_region_init(bar, OBJECT(proxy), "virtio-pci-shmem",
+                       pow2ceil(offset));
+    offset = 0;
+    QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
+        size = memory_region_size(&shmem->mr);
+        offset = ROUND_UP(offset, pow2ceil(size));
+        memory_region_add_subregion(bar, offset, &shmem->mr);
+        virtio_pci_add_shm_cap(proxy, bar_idx, offset, size, shmem->shmid);
+        offset += size;
+    }
+    pci_register_bar(pdev, bar_idx,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_PREFETCH |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64, bar);
+    return true;
+}

@@ -1,0 +1,288 @@
+/*
+ * VIRTIO Shared Memory Regions
+ *
+ * Copyright (c) 2026 The QEMU fork developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "hw/virtio/virtio.h"
+#include "hw/virtio/virtio-shmem.h"
+#include "migration/blocker.h"
+#include "system/kvm.h"
+#include "trace.h"
+
+static char *virtio_shmem_dev_name(VirtIODevice *vdev)
+{
+    return object_get_canonical_path(OBJECT(vdev));
+}
+
+VirtioSharedMemory *virtio_find_shmem_region(VirtIODevice *vdev,
+                                             uint8_t shmid)
+{
+    VirtioSharedMemory *shmem;
+
+    QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
+        if (shmem->shmid == shmid) {
+            return shmem;
+        }
+    }
+    return NULL;
+}
+
+bool virtio_has_shmem_regions(VirtIODevice *vdev)
+{
+    return !QSIMPLEQ_EMPTY(&vdev->shmem_list);
+}
+
+VirtioSharedMemory *virtio_new_shmem_region(VirtIODevice *vdev, uint8_t shmid,
+                                            uint64_t size, Error **errp)
+{
+    g_autofree char *dev = virtio_shmem_dev_name(vdev);
+    g_autofree char *name = NULL;
+    VirtioSharedMemory *shmem;
+
+    if (!size || !QEMU_IS_ALIGNED(size, qemu_real_host_page_size())) {
+        error_setg(errp, "%s: shared memory region %u: size 0x%" PRIx64
+                   " is not a non-zero multiple of the page size",
+                   dev, shmid, size);
+        return NULL;
+    }
+    if (virtio_find_shmem_region(vdev, shmid)) {
+        error_setg(errp, "%s: shared memory region %u exists already",
+                   dev, shmid);
+        return NULL;
+    }
+
+    if (!vdev->shmem_migration_blocker) {
+        error_setg(&vdev->shmem_migration_blocker,
+                   "%s: migration of VIRTIO Shared Memory Regions is not "
+                   "supported: the backend's mappings cannot be recreated "
+                   "on the destination", dev);
+        if (migrate_add_blocker(&vdev->shmem_migration_blocker, errp) < 0) {
+            return NULL;
+        }
+    }
+
+    shmem = VIRTIO_SHARED_MEMORY(object_new(TYPE_VIRTIO_SHARED_MEMORY));
+    shmem->vdev = vdev;
+    shmem->shmid = shmid;
+    name = g_strdup_printf("shmem-%u", shmid);
+    memory_region_init(&shmem->mr, OBJECT(shmem), name, size);
+    object_property_add_child(OBJECT(vdev), name, OBJECT(shmem));
+    object_unref(OBJECT(shmem));
+    QSIMPLEQ_INSERT_TAIL(&vdev->shmem_list, shmem, next);
+    trace_virtio_shmem_new_region(dev, shmid, size);
+    return shmem;
+}
+
+/* The first mapping that ends after @offset, or NULL */
+static VirtioSharedMemoryMapping *
+virtio_shmem_lookup(VirtioSharedMemory *shmem, uint64_t offset)
+{
+    VirtioSharedMemoryMapping *m;
+
+    QTAILQ_FOREACH(m, &shmem->mappings, next) {
+        if (m->shm_offset + m->len > offset) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
+                                   uint64_t fd_offset, uint64_t shm_offset,
+                                   uint64_t len, const char **reason)
+{
+    uint64_t page = qemu_real_host_page_size();
+    uint64_t size = memory_region_size(&shmem->mr);
+    VirtioSharedMemoryMapping *next = virtio_shmem_lookup(shmem, shm_offset);
+    struct stat st;
+
+    if (fd < 0) {
+        *reason = "no file descriptor";
+    } else if (!len) {
+        *reason = "length 0";
+    } else if (!QEMU_IS_ALIGNED(fd_offset | shm_offset | len, page)) {
+        *reason = "offset or length not page aligned";
+    } else if (shm_offset + len < shm_offset) {
+        *reason = "shm_offset + len overflows";
+    } else if (shm_offset + len > size) {
+        *reason = "range passes the end of the region";
+    } else if (fd_offset + len < fd_offset) {
+        *reason = "fd_offset + len overflows";
+    } else if (fstat(fd, &st) < 0) {
+        *reason = "file descriptor cannot be examined";
+    } else if (S_ISREG(st.st_mode) && fd_offset + len > st.st_size) {
+        /* A guest access past the end of the file would SIGBUS us */
+        *reason = "range passes the end of the file";
+    } else if (next && next->shm_offset < shm_offset + len) {
+        *reason = "range overlaps an existing mapping";
+    } else if (kvm_enabled() && kvm_get_free_memslots() < 1) {
+        *reason = "no free KVM memory slot";
+    } else {
+        return true;
+    }
+    return false;
+}
+
+VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
+                                            int fd, uint64_t fd_offset,
+                                            uint64_t shm_offset, uint64_t len,
+                                            bool writable, Error **errp)
+{
+    g_autofree char *dev = virtio_shmem_dev_name(shmem->vdev);
+    g_autofree char *name = NULL;
+    VirtioSharedMemoryMapping *m, *next;
+    const char *reason;
+    uint32_t ram_flags = RAM_SHARED;
+    Error *local_err = NULL;
+
+    if (!virtio_shmem_check_map(shmem, fd, fd_offset, shm_offset, len,
+                                &reason)) {
+        trace_virtio_shmem_map_reject(dev, shmem->shmid, shm_offset, len,
+                                      reason);
+        error_setg(errp, "%s: cannot map 0x%" PRIx64 "+0x%" PRIx64
+                   " into shared memory region %u: %s",
+                   dev, shm_offset, len, shmem->shmid, reason);
+        return NULL;
+    }
+
+    if (!writable) {
+        ram_flags |= RAM_READONLY | RAM_READONLY_FD;
+    }
+    m = VIRTIO_SHARED_MEMORY_MAPPING(
+        object_new(TYPE_VIRTIO_SHARED_MEMORY_MAPPING));
+    m->shmid = shmem->shmid;
+    m->shm_offset = shm_offset;
+    m->len = len;
+    m->fd_offset = fd_offset;
+    m->writable = writable;
+    name = g_strdup_printf("mapping-0x%" PRIx64, shm_offset);
+    if (!memory_region_init_ram_from_fd(&m->mr, OBJECT(m), name, len,
+                                        ram_flags, fd, fd_offset,
+                                        &local_err)) {
+        trace_virtio_shmem_map_reject(dev, shmem->shmid, shm_offset, len,
+                                      error_get_pretty(local_err));
+        error_propagate_prepend(errp, local_err,
+                                "%s: cannot map 0x%" PRIx64 "+0x%" PRIx64
+                                " into shared memory region %u: ",
+                                dev, shm_offset, len, shmem->shmid);
+        object_unref(OBJECT(m));
+        return NULL;
+    }
+
+    object_property_add_child(OBJECT(shmem), name, OBJECT(m));
+    object_unref(OBJECT(m));
+    memory_region_add_subregion(&shmem->mr, shm_offset, &m->mr);
+
+    next = virtio_shmem_lookup(shmem, shm_offset);
+    if (next) {
+        QTAILQ_INSERT_BEFORE(next, m, next);
+    } else {
+        QTAILQ_INSERT_TAIL(&shmem->mappings, m, next);
+    }
+    shmem->nr_mappings++;
+    trace_virtio_shmem_map(dev, shmem->shmid, shm_offset, len, fd_offset,
+                           writable);
+    return m;
+}
+
+static void virtio_shmem_drop(VirtioSharedMemory *shmem,
+                              VirtioSharedMemoryMapping *m)
+{
+    memory_region_del_subregion(&shmem->mr, &m->mr);
+    QTAILQ_REMOVE(&shmem->mappings, m, next);
+    shmem->nr_mappings--;
+    /* Freed, with the fd and the host mapping, once nothing refers to it */
+    object_unparent(OBJECT(m));
+}
+
+bool virtio_shmem_unmap(VirtioSharedMemory *shmem, uint64_t shm_offset,
+                        uint64_t len, Error **errp)
+{
+    VirtioSharedMemoryMapping *m = virtio_shmem_lookup(shmem, shm_offset);
+    g_autofree char *dev = virtio_shmem_dev_name(shmem->vdev);
+
+    if (!m || m->shm_offset != shm_offset || m->len != len) {
+        trace_virtio_shmem_unmap_reject(dev, shmem->shmid, shm_offset, len);
+        error_setg(errp, "%s: cannot unmap 0x%" PRIx64 "+0x%" PRIx64
+                   " from shared memory region %u: not exactly one mapping",
+                   dev, shm_offset, len, shmem->shmid);
+        return false;
+    }
+    virtio_shmem_drop(shmem, m);
+    trace_virtio_shmem_unmap(dev, shmem->shmid, shm_offset, len);
+    return true;
+}
+
+void virtio_shmem_unmap_all(VirtIODevice *vdev)
+{
+    VirtioSharedMemory *shmem;
+    unsigned int dropped = 0;
+
+    if (!virtio_has_shmem_regions(vdev)) {
+        return;
+    }
+    memory_region_transaction_begin();
+    QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
+        while (!QTAILQ_EMPTY(&shmem->mappings)) {
+            virtio_shmem_drop(shmem, QTAILQ_FIRST(&shmem->mappings));
+            dropped++;
+        }
+    }
+    memory_region_transaction_commit();
+    if (dropped) {
+        g_autofree char *dev = virtio_shmem_dev_name(vdev);
+
+        trace_virtio_shmem_unmap_all(dev, dropped);
+    }
+}
+
+void virtio_shmem_cleanup(VirtIODevice *vdev)
+{
+    VirtioSharedMemory *shmem;
+
+    virtio_shmem_unmap_all(vdev);
+    while ((shmem = QSIMPLEQ_FIRST(&vdev->shmem_list))) {
+        QSIMPLEQ_REMOVE_HEAD(&vdev->shmem_list, next);
+        if (shmem->mr.container) {
+            memory_region_del_subregion(shmem->mr.container, &shmem->mr);
+        }
+        object_unparent(OBJECT(shmem));
+    }
+    migrate_del_blocker(&vdev->shmem_migration_blocker);
+}
+
+bool virtio_shmem_is_mapping(MemoryRegion *mr)
+{
+    Object *owner = memory_region_owner(mr);
+
+    return owner && object_dynamic_cast(owner,
+                                        TYPE_VIRTIO_SHARED_MEMORY_MAPPING);
+}
+
+static void virtio_shmem_instance_init(Object *obj)
+{
+    VirtioSharedMemory *shmem = VIRTIO_SHARED_MEMORY(obj);
+
+    QTAILQ_INIT(&shmem->mappings);
+}
+
+static const TypeInfo virtio_shmem_types[] = {
+    {
+        .name = TYPE_VIRTIO_SHARED_MEMORY,
+        .parent = TYPE_OBJECT,
+        .instance_size = sizeof(VirtioSharedMemory),
+        .instance_init = virtio_shmem_instance_init,
+    },
+    {
+        .name = TYPE_VIRTIO_SHARED_MEMORY_MAPPING,
+        .parent = TYPE_OBJECT,
+        .instance_size = sizeof(VirtioSharedMemoryMapping),
+    },
+};
+
+DEFINE_TYPES(virtio_shmem_types)

@@ -1,0 +1,767 @@
+/*
+ * QTest for VIRTIO Shared Memory Regions of vhost-user devices
+ *
+ * A vhost-user backend inside the test offers VHOST_USER_PROTOCOL_F_SHMEM,
+ * maps memfds into the regions of a vhost-user-test-device-pci, and the
+ * test checks what the guest sees through the shared memory BAR, and that
+ * every bad request is refused with nothing changed.
+ *
+ * Copyright (c) 2026 The QEMU fork developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest.h"
+#include "qemu/host-utils.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "qobject/qstring.h"
+#include "libqos/libqos-malloc.h"
+#include "libqos/malloc-pc.h"
+#include "libqos/pci-pc.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
+#include "standard-headers/linux/pci_regs.h"
+#include "standard-headers/linux/virtio_config.h"
+#include "standard-headers/linux/virtio_ids.h"
+#include "standard-headers/linux/virtio_pci.h"
+#include "vhost-user-test-backend.h"
+
+#define TIMEOUT_MS      10000
+#define PAGE            0x1000ULL
+
+#define VDEV_SLOT       4
+#define SHMEM_BAR       2
+
+/* Regions the backend declares: a gap at shmid 1 */
+#define REGION0_SIZE    (4 * 1024 * 1024ULL)
+#define REGION2_SIZE    (64 * 1024ULL)
+#define REGION2_OFFSET  REGION0_SIZE    /* back to back in the BAR */
+
+#define MEMFD_SIZE      (4 * PAGE)
+
+#define MAP_RW          1ULL
+
+typedef struct TestCtx {
+    VuTestBackend *be;
+    QTestState *qts;
+    QGuestAllocator alloc;
+    QPCIBus *pcibus;
+    QPCIDevice *pdev;
+    QPCIBar bar;
+    int memfd;
+    uint8_t *mem;       /* the backend's view of memfd */
+} TestCtx;
+
+static void ctx_start(TestCtx *t, bool offer_shmem)
+{
+    static const uint64_t sizes[] = { REGION0_SIZE, 0, REGION2_SIZE };
+    uint64_t pf = VU_TEST_DEFAULT_PROTOCOL_FEATURES;
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(VDEV_SLOT, 0) };
+
+    t->be = vu_test_backend_new();
+    if (offer_shmem) {
+        pf |= 1ULL << VU_TEST_PROTOCOL_F_SHMEM;
+    }
+    vu_test_backend_set_protocol_features(t->be, pf);
+    vu_test_backend_set_shmem_regions(t->be, sizes, ARRAY_SIZE(sizes));
+
+    t->qts = qtest_initf(
+        "-M q35,memory-backend=mem -m 256M -nodefaults "
+        "-object memory-backend-memfd,id=mem,size=256M,share=on "
+        "-chardev socket,id=chr0,path=%s "
+        "-device vhost-user-test-device-pci,id=vdev0,chardev=chr0,"
+        "virtio-id=%d,num_vqs=1,addr=%d.0",
+        vu_test_backend_get_socket_path(t->be), VIRTIO_ID_RNG, VDEV_SLOT);
+    pc_alloc_init(&t->alloc, t->qts, ALLOC_NO_FLAGS);
+    t->pcibus = qpci_new_pc(t->qts, &t->alloc);
+    t->pdev = qpci_device_find(t->pcibus, addr.devfn);
+    g_assert_nonnull(t->pdev);
+    g_assert(vu_test_backend_wait_backend_channel(t->be, TIMEOUT_MS));
+
+    t->memfd = memfd_create("vhost-user-shmem-test", MFD_CLOEXEC);
+    g_assert_cmpint(t->memfd, >=, 0);
+    g_assert_cmpint(ftruncate(t->memfd, MEMFD_SIZE), ==, 0);
+    t->mem = mmap(NULL, MEMFD_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                  t->memfd, 0);
+    g_assert(t->mem != MAP_FAILED);
+    for (size_t i = 0; i < MEMFD_SIZE; i++) {
+        t->mem[i] = (uint8_t)(i * 7 + i / PAGE + 1);
+    }
+}
+
+static void ctx_map_bar(TestCtx *t)
+{
+    uint64_t size;
+
+    qpci_device_enable(t->pdev);
+    t->bar = qpci_iomap(t->pdev, SHMEM_BAR, &size);
+    g_assert_cmphex(size, ==, pow2ceil(REGION0_SIZE + REGION2_SIZE));
+}
+
+static void ctx_stop(TestCtx *t)
+{
+    munmap(t->mem, MEMFD_SIZE);
+    close(t->memfd);
+    g_free(t->pdev);
+    qpci_free_pc(t->pcibus);
+    alloc_destroy(&t->alloc);
+    qtest_quit(t->qts);
+    g_assert_cmpuint(vu_test_backend_get_protocol_errors(t->be), ==, 0);
+    vu_test_backend_free(t->be);
+}
+
+/* Send SHMEM_MAP with NEED_REPLY; returns the front-end's reply */
+static uint64_t shmem_map(TestCtx *t, uint8_t shmid, uint64_t fd_offset,
+                          uint64_t shm_offset, uint64_t len, uint64_t flags,
+                          int fd)
+{
+    VuTestMMap req = {
+        .shmid = shmid,
+        .fd_offset = fd_offset,
+        .shm_offset = shm_offset,
+        .len = len,
+        .flags = flags,
+    };
+    uint64_t reply = 0;
+
+    g_assert_cmpint(vu_test_backend_backend_request(
+                        t->be, VU_TEST_BACKEND_REQ_SHMEM_MAP, &req,
+                        sizeof(req), fd, true, TIMEOUT_MS, &reply), ==, 0);
+    return reply;
+}
+
+static uint64_t shmem_unmap(TestCtx *t, uint8_t shmid, uint64_t shm_offset,
+                            uint64_t len)
+{
+    VuTestMMap req = {
+        .shmid = shmid,
+        .shm_offset = shm_offset,
+        .len = len,
+    };
+    uint64_t reply = 0;
+
+    g_assert_cmpint(vu_test_backend_backend_request(
+                        t->be, VU_TEST_BACKEND_REQ_SHMEM_UNMAP, &req,
+                        sizeof(req), -1, true, TIMEOUT_MS, &reply), ==, 0);
+    return reply;
+}
+
+/* x-query-virtio-shmem: the regions of the only device, or NULL */
+static QList *query_regions(TestCtx *t, QDict **resp_out)
+{
+    QDict *resp = qtest_qmp(t->qts, "{'execute': 'x-query-virtio-shmem'}");
+    QList *devs = qdict_get_qlist(resp, "return");
+    QDict *dev;
+
+    g_assert_nonnull(devs);
+    *resp_out = resp;
+    if (qlist_empty(devs)) {
+        return NULL;
+    }
+    g_assert_cmpint(qlist_size(devs), ==, 1);
+    dev = qobject_to(QDict, qlist_peek(devs));
+    g_assert_nonnull(strstr(qdict_get_str(dev, "path"), "vdev0"));
+    return qdict_get_qlist(dev, "regions");
+}
+
+/* Number of live mappings in region @shmid, as QMP reports it */
+static int count_mappings(TestCtx *t, uint8_t shmid)
+{
+    QDict *resp;
+    QList *regions = query_regions(t, &resp);
+    QListEntry *e;
+    int count = -1;
+
+    g_assert_nonnull(regions);
+    QLIST_FOREACH_ENTRY(regions, e) {
+        QDict *r = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_get_int(r, "shmid") == shmid) {
+            count = qlist_size(qdict_get_qlist(r, "mappings"));
+        }
+    }
+    qobject_unref(resp);
+    g_assert_cmpint(count, >=, 0);
+    return count;
+}
+
+static void assert_alive(TestCtx *t)
+{
+    QDict *resp = qtest_qmp(t->qts, "{'execute': 'query-status'}");
+
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+}
+
+/* How many host mappings and fds QEMU holds of the test's memfd */
+static void count_memfd_uses(TestCtx *t, int *maps, int *fds)
+{
+    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps",
+                                                 (int)qtest_pid(t->qts));
+    g_autofree char *fd_path = g_strdup_printf("/proc/%d/fd",
+                                               (int)qtest_pid(t->qts));
+    g_autofree char *contents = NULL;
+    g_auto(GStrv) lines = NULL;
+    GDir *dir;
+    const char *name;
+
+    g_assert(g_file_get_contents(maps_path, &contents, NULL, NULL));
+    lines = g_strsplit(contents, "\n", -1);
+    *maps = 0;
+    for (int i = 0; lines[i]; i++) {
+        *maps += strstr(lines[i], "memfd:vhost-user-shmem-test") != NULL;
+    }
+
+    dir = g_dir_open(fd_path, 0, NULL);
+    g_assert_nonnull(dir);
+    *fds = 0;
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *link = g_strdup_printf("%s/%s", fd_path, name);
+        g_autofree char *target = g_file_read_link(link, NULL);
+
+        *fds += target && strstr(target, "memfd:vhost-user-shmem-test");
+    }
+    g_dir_close(dir);
+}
+
+/*
+ * Wait until QEMU holds @maps mappings and @fds fds of the memfd: RCU
+ * frees unmapped memory later, and fds that came with a request are
+ * closed after the reply.
+ */
+static bool wait_memfd_uses(TestCtx *t, int maps, int fds)
+{
+    int now_maps, now_fds;
+
+    for (int i = 0; i < 500; i++) {
+        count_memfd_uses(t, &now_maps, &now_fds);
+        if (now_maps == maps && now_fds == fds) {
+            return true;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_test_message("QEMU holds %d mappings and %d fds of the memfd",
+                   now_maps, now_fds);
+    return false;
+}
+
+static bool wait_memfd_released(TestCtx *t)
+{
+    return wait_memfd_uses(t, 0, 0);
+}
+
+/* What the guest reads at @offset of the shared memory BAR */
+static void bar_read(TestCtx *t, uint64_t offset, void *buf, size_t len)
+{
+    qtest_memread(t->qts, t->bar.addr + offset, buf, len);
+}
+
+static void bar_write(TestCtx *t, uint64_t offset, const void *buf,
+                      size_t len)
+{
+    qtest_memwrite(t->qts, t->bar.addr + offset, buf, len);
+}
+
+/* The capabilities the guest finds: one per region, all in SHMEM_BAR */
+static void test_caps(void)
+{
+    TestCtx t = { 0 };
+    uint8_t cap = 0;
+    int found = 0;
+    QDict *resp;
+    QList *regions;
+
+    ctx_start(&t, true);
+    while ((cap = qpci_find_capability(t.pdev, PCI_CAP_ID_VNDR, cap))) {
+        uint8_t type = qpci_config_readb(t.pdev, cap + 3);
+        uint64_t offset, length;
+        uint8_t id;
+
+        if (type != VIRTIO_PCI_CAP_SHARED_MEMORY_CFG) {
+            g_assert_cmpuint(qpci_config_readb(t.pdev, cap + 4), !=,
+                             SHMEM_BAR);
+            continue;
+        }
+        g_assert_cmpuint(qpci_config_readb(t.pdev, cap + 2), ==,
+                         sizeof(struct virtio_pci_cap64));
+        g_assert_cmpuint(qpci_config_readb(t.pdev, cap + 4), ==, SHMEM_BAR);
+        id = qpci_config_readb(t.pdev, cap + 5);
+        offset = qpci_config_readl(t.pdev, cap + 8) |
+                 (uint64_t)qpci_config_readl(t.pdev, cap + 16) << 32;
+        length = qpci_config_readl(t.pdev, cap + 12) |
+                 (uint64_t)qpci_config_readl(t.pdev, cap + 20) << 32;
+        if (id == 0) {
+            g_assert_cmphex(offset, ==, 0);
+            g_assert_cmphex(length, ==, REGION0_SIZE);
+        } else {
+            g_assert_cmpuint(id, ==, 2);
+            g_assert_cmphex(offset, ==, REGION2_OFFSET);
+            g_assert_cmphex(length, ==, REGION2_SIZE);
+        }
+        found++;
+    }
+    g_assert_cmpint(found, ==, 2);
+
+    /* 64-bit prefetchable memory BAR */
+    g_assert_cmphex(qpci_config_readl(t.pdev, PCI_BASE_ADDRESS_0 +
+                                      4 * SHMEM_BAR) & 0xf, ==,
+                    PCI_BASE_ADDRESS_SPACE_MEMORY |
+                    PCI_BASE_ADDRESS_MEM_TYPE_64 |
+                    PCI_BASE_ADDRESS_MEM_PREFETCH);
+
+    regions = query_regions(&t, &resp);
+    g_assert_nonnull(regions);
+    g_assert_cmpint(qlist_size(regions), ==, 2);
+    qobject_unref(resp);
+
+    g_assert_cmpint(vu_test_backend_wait_request(
+                        t.be, VU_TEST_REQ_GET_SHMEM_CONFIG, 0, 0), >=, 0);
+    ctx_stop(&t);
+}
+
+/* Bring the device to DRIVER_OK: vhost only reports once started */
+static QVirtioPCIDevice *ctx_driver_start(TestCtx *t, QVirtQueue **vq)
+{
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(VDEV_SLOT, 0) };
+    QVirtioPCIDevice *dev = virtio_pci_new(t->pcibus, &addr);
+
+    g_assert_nonnull(dev);
+    qvirtio_pci_device_enable(dev);
+    qvirtio_start_device(&dev->vdev);
+    qvirtio_set_features(&dev->vdev, 1ULL << VIRTIO_F_VERSION_1);
+    *vq = qvirtqueue_setup(&dev->vdev, &t->alloc, 0);
+    qvirtio_set_driver_ok(&dev->vdev);
+    g_assert_cmpint(vu_test_backend_wait_request(
+                        t->be, VU_TEST_REQ_SET_VRING_ENABLE, 0, TIMEOUT_MS),
+                    >=, 0);
+    return dev;
+}
+
+static void ctx_driver_stop(TestCtx *t, QVirtioPCIDevice *dev, QVirtQueue *vq)
+{
+    qvirtqueue_cleanup(dev->vdev.bus, vq, &t->alloc);
+    qvirtio_pci_device_disable(dev);
+    g_free(dev->pdev);
+    g_free(dev);
+}
+
+/* The feature shows by name in x-query-virtio-status */
+static void test_status_feature(void)
+{
+    TestCtx t = { 0 };
+    QDict *resp, *status, *vhost, *protocols;
+    QVirtioPCIDevice *dev;
+    QVirtQueue *vq;
+    QList *names;
+    QListEntry *e;
+    bool found = false;
+
+    ctx_start(&t, true);
+    dev = ctx_driver_start(&t, &vq);
+    resp = qtest_qmp(t.qts, "{'execute': 'x-query-virtio-status',"
+                     " 'arguments': {'path':"
+                     " '/machine/peripheral/vdev0/virtio-backend'}}");
+    status = qdict_get_qdict(resp, "return");
+    g_assert_nonnull(status);
+    g_assert(qdict_get_bool(status, "vhost-started"));
+    vhost = qdict_get_qdict(status, "vhost-dev");
+    g_assert_nonnull(vhost);
+    protocols = qdict_get_qdict(vhost, "protocol-features");
+    g_assert_nonnull(protocols);
+    names = qdict_get_qlist(protocols, "protocols");
+    QLIST_FOREACH_ENTRY(names, e) {
+        const char *name = qstring_get_str(qobject_to(QString,
+                                                      qlist_entry_obj(e)));
+
+        found |= g_str_has_prefix(name, "VHOST_USER_PROTOCOL_F_SHMEM:");
+    }
+    g_assert(found);
+    qobject_unref(resp);
+    ctx_driver_stop(&t, dev, vq);
+    ctx_stop(&t);
+}
+
+/* A backend without F_SHMEM gives the device it always gave */
+static void test_no_shmem_feature(void)
+{
+    TestCtx t = { 0 };
+    uint8_t cap = 0;
+    QDict *resp;
+
+    ctx_start(&t, false);
+    g_assert_cmphex(vu_test_backend_get_acked_protocol_features(t.be) &
+                    (1ULL << VU_TEST_PROTOCOL_F_SHMEM), ==, 0);
+    while ((cap = qpci_find_capability(t.pdev, PCI_CAP_ID_VNDR, cap))) {
+        g_assert_cmpuint(qpci_config_readb(t.pdev, cap + 3), !=,
+                         VIRTIO_PCI_CAP_SHARED_MEMORY_CFG);
+    }
+    g_assert_cmphex(qpci_config_readl(t.pdev, PCI_BASE_ADDRESS_0 +
+                                      4 * SHMEM_BAR), ==, 0);
+    g_assert_null(query_regions(&t, &resp));
+    qobject_unref(resp);
+    g_assert_cmpint(vu_test_backend_wait_request(
+                        t.be, VU_TEST_REQ_GET_SHMEM_CONFIG, 0, 0), ==, -1);
+
+    /* MAP without the feature is refused */
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, t.memfd), !=, 0);
+    assert_alive(&t);
+    ctx_stop(&t);
+}
+
+/*
+ * Map before any driver touched the device, then read and write through
+ * the BAR and see the backend's memfd change.
+ */
+static void test_map_rw(void)
+{
+    TestCtx t = { 0 };
+    uint8_t buf[2 * PAGE];
+    uint8_t pattern[PAGE];
+    QDict *resp, *m;
+    QList *regions, *maps;
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+
+    g_assert_cmphex(shmem_map(&t, 0, PAGE, 0x10000, 2 * PAGE, MAP_RW,
+                              t.memfd), ==, 0);
+    bar_read(&t, 0x10000, buf, sizeof(buf));
+    g_assert(memcmp(buf, t.mem + PAGE, sizeof(buf)) == 0);
+
+    memset(pattern, 0x5a, sizeof(pattern));
+    bar_write(&t, 0x11000, pattern, sizeof(pattern));
+    g_assert(memcmp(t.mem + 2 * PAGE, pattern, sizeof(pattern)) == 0);
+
+    /* The backend writes, the guest sees it */
+    t.mem[PAGE + 8] ^= 0xff;
+    bar_read(&t, 0x10000 + 8, buf, 1);
+    g_assert_cmphex(buf[0], ==, t.mem[PAGE + 8]);
+
+    /* A mapping in region 2, which sits after region 0 in the BAR */
+    g_assert_cmphex(shmem_map(&t, 2, 0, REGION2_SIZE - PAGE, PAGE, MAP_RW,
+                              t.memfd), ==, 0);
+    bar_read(&t, REGION2_OFFSET + REGION2_SIZE - PAGE, buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) == 0);
+
+    regions = query_regions(&t, &resp);
+    m = qobject_to(QDict, qlist_peek(qdict_get_qlist(
+            qobject_to(QDict, qlist_peek(regions)), "mappings")));
+    g_assert_cmpint(qdict_get_int(m, "shm-offset"), ==, 0x10000);
+    g_assert_cmpint(qdict_get_int(m, "len"), ==, 2 * PAGE);
+    g_assert_cmpint(qdict_get_int(m, "fd-offset"), ==, PAGE);
+    g_assert(qdict_get_bool(m, "rw"));
+    maps = qdict_get_qlist(qobject_to(QDict, qlist_peek(regions)),
+                           "mappings");
+    g_assert_cmpint(qlist_size(maps), ==, 1);
+    qobject_unref(resp);
+    g_assert_cmpint(count_mappings(&t, 2), ==, 1);
+
+    ctx_stop(&t);
+}
+
+static void test_unmap(void)
+{
+    TestCtx t = { 0 };
+    uint8_t buf[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0x20000, 2 * PAGE, MAP_RW,
+                              t.memfd), ==, 0);
+    g_assert_cmphex(shmem_map(&t, 0, 2 * PAGE, 0x40000, PAGE, MAP_RW,
+                              t.memfd), ==, 0);
+    g_assert_cmpint(count_mappings(&t, 0), ==, 2);
+
+    /* Not exactly one mapping: refused, nothing changes */
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x20000, PAGE), !=, 0);
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x21000, PAGE), !=, 0);
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x20000, 0x21000), !=, 0);
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x30000, PAGE), !=, 0);
+    g_assert_cmphex(shmem_unmap(&t, 2, 0x20000, 2 * PAGE), !=, 0);
+    g_assert_cmphex(shmem_unmap(&t, 1, 0x20000, 2 * PAGE), !=, 0);
+    g_assert_cmpint(count_mappings(&t, 0), ==, 2);
+    bar_read(&t, 0x20000, buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) == 0);
+
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x20000, 2 * PAGE), ==, 0);
+    g_assert_cmpint(count_mappings(&t, 0), ==, 1);
+    /* No host memory behind it any more: the guest reads no data */
+    bar_read(&t, 0x20000, buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) != 0);
+    /* The other mapping is untouched */
+    bar_read(&t, 0x40000, buf, PAGE);
+    g_assert(memcmp(buf, t.mem + 2 * PAGE, PAGE) == 0);
+
+    /* The range is free again */
+    g_assert_cmphex(shmem_map(&t, 0, PAGE, 0x20000, PAGE, MAP_RW,
+                              t.memfd), ==, 0);
+    bar_read(&t, 0x20000, buf, PAGE);
+    g_assert(memcmp(buf, t.mem + PAGE, PAGE) == 0);
+    ctx_stop(&t);
+}
+
+/* Unmapping releases the fd and the host mapping */
+static void test_release(void)
+{
+    TestCtx t = { 0 };
+    int maps, fds;
+
+    ctx_start(&t, true);
+    count_memfd_uses(&t, &maps, &fds);
+    g_assert_cmpint(maps, ==, 0);
+    g_assert_cmpint(fds, ==, 0);
+
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmphex(shmem_map(&t, 0, i * PAGE, i * 0x10000, PAGE,
+                                  i ? MAP_RW : 0, t.memfd), ==, 0);
+    }
+    g_assert(wait_memfd_uses(&t, 3, 3));
+
+    /* A refused map keeps nothing either */
+    for (int i = 0; i < 10; i++) {
+        g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, t.memfd), !=,
+                        0);
+    }
+    g_assert(wait_memfd_uses(&t, 3, 3));
+
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmphex(shmem_unmap(&t, 0, i * 0x10000, PAGE), ==, 0);
+    }
+    g_assert(wait_memfd_released(&t));
+    ctx_stop(&t);
+}
+
+/* A read-only mapping reads fine and ignores guest writes */
+static void test_read_only(void)
+{
+    TestCtx t = { 0 };
+    uint8_t before[PAGE], buf[PAGE], junk[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    memcpy(before, t.mem + 3 * PAGE, PAGE);
+    g_assert_cmphex(shmem_map(&t, 0, 3 * PAGE, 0, PAGE, 0, t.memfd), ==, 0);
+    bar_read(&t, 0, buf, PAGE);
+    g_assert(memcmp(buf, before, PAGE) == 0);
+
+    memset(junk, 0xee, sizeof(junk));
+    bar_write(&t, 0, junk, sizeof(junk));
+    g_assert(memcmp(t.mem + 3 * PAGE, before, PAGE) == 0);
+    bar_read(&t, 0, buf, PAGE);
+    g_assert(memcmp(buf, before, PAGE) == 0);
+    assert_alive(&t);
+    ctx_stop(&t);
+}
+
+typedef struct BadMap {
+    const char *what;
+    uint8_t shmid;
+    uint64_t fd_offset, shm_offset, len, flags;
+    bool no_fd;
+} BadMap;
+
+/* Every rule of SHMEM_MAP: refused, nothing mapped, QEMU keeps running */
+static void test_bad_map(void)
+{
+    static const BadMap bad[] = {
+        { "overlap start", 0, 0, 0x80000 - PAGE, 2 * PAGE, MAP_RW },
+        { "overlap end", 0, 0, 0x80000 + PAGE, PAGE, MAP_RW },
+        { "overlap inside", 0, 0, 0x80000, PAGE, MAP_RW },
+        { "past region end", 0, 0, REGION0_SIZE - PAGE, 2 * PAGE, MAP_RW },
+        { "at region end", 0, 0, REGION0_SIZE, PAGE, MAP_RW },
+        { "shm_offset+len overflows", 0, 0, 0xfffffffffffff000ULL,
+          2 * PAGE, MAP_RW },
+        { "fd_offset+len overflows", 0, 0xfffffffffffff000ULL, 0,
+          2 * PAGE, MAP_RW },
+        { "past end of fd", 0, 2 * PAGE, 0, 3 * PAGE, MAP_RW },
+        { "unknown shmid", 1, 0, 0, PAGE, MAP_RW },
+        { "unknown shmid 200", 200, 0, 0, PAGE, MAP_RW },
+        { "len 0", 0, 0, 0, 0, MAP_RW },
+        { "unaligned shm_offset", 0, 0, 0x800, PAGE, MAP_RW },
+        { "unaligned fd_offset", 0, 0x800, 0, PAGE, MAP_RW },
+        { "unaligned len", 0, 0, 0, 0x800, MAP_RW },
+        { "missing fd", 0, 0, 0, PAGE, MAP_RW, true },
+        { "unknown flags", 0, 0, 0, PAGE, MAP_RW | 2 },
+        { "unknown high flag", 0, 0, 0, PAGE, 1ULL << 63 },
+    };
+    TestCtx t = { 0 };
+    uint8_t buf[PAGE];
+    VuTestMMap req = { .len = PAGE };
+    uint64_t reply;
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    /* What the overlap cases overlap */
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0x80000, 2 * PAGE, MAP_RW,
+                              t.memfd), ==, 0);
+
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_test_message("bad SHMEM_MAP: %s", bad[i].what);
+        reply = shmem_map(&t, bad[i].shmid, bad[i].fd_offset,
+                          bad[i].shm_offset, bad[i].len, bad[i].flags,
+                          bad[i].no_fd ? -1 : t.memfd);
+        g_assert_cmphex(reply, !=, 0);
+        g_assert_cmpint(count_mappings(&t, 0), ==, 1);
+        g_assert_cmpint(count_mappings(&t, 2), ==, 0);
+        assert_alive(&t);
+    }
+
+    /* A short payload */
+    g_assert_cmpint(vu_test_backend_send_backend_msg(
+                        t.be, VU_TEST_BACKEND_REQ_SHMEM_MAP,
+                        VU_TEST_VERSION | VU_TEST_FLAG_NEED_REPLY,
+                        &req, sizeof(req) - 8, t.memfd), ==, 0);
+    g_assert_cmpint(vu_test_backend_recv_backend_reply(
+                        t.be, VU_TEST_BACKEND_REQ_SHMEM_MAP, TIMEOUT_MS,
+                        &reply), ==, 0);
+    g_assert_cmphex(reply, !=, 0);
+    g_assert_cmpint(count_mappings(&t, 0), ==, 1);
+
+    /* The guest lost nothing */
+    bar_read(&t, 0x80000, buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) == 0);
+    ctx_stop(&t);
+}
+
+/* Many mappings in one region, then all gone again */
+static void test_many_mappings(void)
+{
+    TestCtx t = { 0 };
+    const int n = 128;
+    uint8_t buf[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    for (int i = 0; i < n; i++) {
+        g_assert_cmphex(shmem_map(&t, 0, (i % 4) * PAGE, i * 2 * PAGE, PAGE,
+                                  MAP_RW, t.memfd), ==, 0);
+    }
+    g_assert_cmpint(count_mappings(&t, 0), ==, n);
+    bar_read(&t, 5 * 2 * PAGE, buf, PAGE);
+    g_assert(memcmp(buf, t.mem + PAGE, PAGE) == 0);
+    for (int i = n - 1; i >= 0; i--) {
+        g_assert_cmphex(shmem_unmap(&t, 0, i * 2 * PAGE, PAGE), ==, 0);
+    }
+    g_assert_cmpint(count_mappings(&t, 0), ==, 0);
+    ctx_stop(&t);
+}
+
+/* A guest reset of the device drops every mapping */
+static void test_reset(void)
+{
+    TestCtx t = { 0 };
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(VDEV_SLOT, 0) };
+    QVirtioPCIDevice *dev;
+    uint8_t buf[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, t.memfd), ==, 0);
+    g_assert_cmphex(shmem_map(&t, 2, 0, 0, PAGE, 0, t.memfd), ==, 0);
+
+    dev = virtio_pci_new(t.pcibus, &addr);
+    g_assert_nonnull(dev);
+    qvirtio_pci_device_enable(dev);
+    qvirtio_start_device(&dev->vdev);
+    qvirtio_reset(&dev->vdev);
+
+    g_assert_cmpint(count_mappings(&t, 0), ==, 0);
+    g_assert_cmpint(count_mappings(&t, 2), ==, 0);
+    bar_read(&t, 0, buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) != 0);
+    g_assert(wait_memfd_released(&t));
+
+    /* Usable again after the reset */
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, t.memfd), ==, 0);
+    bar_read(&t, 0, buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) == 0);
+
+    qvirtio_pci_device_disable(dev);
+    g_free(dev->pdev);
+    g_free(dev);
+    ctx_stop(&t);
+}
+
+/* Losing the backend drops every mapping; QEMU keeps running */
+static void test_disconnect(void)
+{
+    TestCtx t = { 0 };
+    uint8_t buf[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0x100000, 2 * PAGE, MAP_RW,
+                              t.memfd), ==, 0);
+    vu_test_backend_set_accepting(t.be, false);
+    vu_test_backend_disconnect(t.be);
+
+    /* QMP is served after the chardev's close event was handled */
+    for (int i = 0; i < 100 && count_mappings(&t, 0); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(count_mappings(&t, 0), ==, 0);
+    bar_read(&t, 0x100000, buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) != 0);
+    g_assert(wait_memfd_released(&t));
+    assert_alive(&t);
+    ctx_stop(&t);
+}
+
+/* A device with regions blocks migration, and says why */
+static void test_migration_blocker(void)
+{
+    TestCtx t = { 0 };
+    QDict *resp, *dev;
+    const char *why;
+
+    ctx_start(&t, true);
+    resp = qtest_qmp(t.qts, "{'execute': 'x-query-virtio-shmem'}");
+    dev = qobject_to(QDict, qlist_peek(qdict_get_qlist(resp, "return")));
+    why = qdict_get_str(dev, "migration-blocker");
+    g_assert_nonnull(strstr(why, "vdev0"));
+    g_assert_nonnull(strstr(why, "migration of VIRTIO Shared Memory "
+                            "Regions is not supported"));
+    qobject_unref(resp);
+    ctx_stop(&t);
+}
+
+/* HMP info virtio-shmem lists the mapping */
+static void test_hmp(void)
+{
+    TestCtx t = { 0 };
+    g_autofree char *out = NULL;
+
+    ctx_start(&t, true);
+    g_assert_cmphex(shmem_map(&t, 0, PAGE, 0x3000, PAGE, 0, t.memfd), ==, 0);
+    out = qtest_hmp(t.qts, "info virtio-shmem");
+    g_assert_nonnull(strstr(out, "shmid 0: size 0x400000"));
+    g_assert_nonnull(strstr(out, "shmid 2: size 0x10000"));
+    g_assert_nonnull(strstr(out, "0x0000000000003000-0x0000000000003fff"
+                            " fd_offset 0x1000 ro"));
+    ctx_stop(&t);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    qtest_add_func("/vhost-user-shmem/caps", test_caps);
+    qtest_add_func("/vhost-user-shmem/status-feature", test_status_feature);
+    qtest_add_func("/vhost-user-shmem/no-shmem-feature",
+                   test_no_shmem_feature);
+    qtest_add_func("/vhost-user-shmem/map-rw", test_map_rw);
+    qtest_add_func("/vhost-user-shmem/unmap", test_unmap);
+    qtest_add_func("/vhost-user-shmem/release", test_release);
+    qtest_add_func("/vhost-user-shmem/read-only", test_read_only);
+    qtest_add_func("/vhost-user-shmem/bad-map", test_bad_map);
+    qtest_add_func("/vhost-user-shmem/many-mappings", test_many_mappings);
+    qtest_add_func("/vhost-user-shmem/reset", test_reset);
+    qtest_add_func("/vhost-user-shmem/disconnect", test_disconnect);
+    qtest_add_func("/vhost-user-shmem/migration-blocker",
+                   test_migration_blocker);
+    qtest_add_func("/vhost-user-shmem/hmp", test_hmp);
+
+    return g_test_run();
+}
