@@ -174,51 +174,6 @@ static void ctx_stop(TestCtx *t)
     g_free(t->stderr_path);
 }
 
-static void dump_log(VuTestBackend *be, unsigned int from)
-{
-    unsigned int i, len = vu_test_backend_get_log_len(be);
-
-    for (i = from; i < len; i++) {
-        g_autoptr(VuTestMsgRecord) rec = vu_test_backend_get_log_entry(be, i);
-
-        g_test_message("log[%u]: conn %u %s (%u) flags 0x%x size %u nfds %u",
-                       i, rec->conn, vu_test_request_name(rec->request),
-                       rec->request, rec->flags, rec->size, rec->nfds);
-    }
-}
-
-/*
- * Check that the log holds exactly @expected from index @from on, all on
- * connection @conn, once the last of them has arrived.  Returns the index
- * after them.
- */
-static unsigned int assert_requests(VuTestBackend *be, unsigned int from,
-                                    unsigned int conn,
-                                    const uint32_t *expected, unsigned int n)
-{
-    unsigned int i;
-
-    if (!vu_test_backend_wait_log_len(be, from + n, TIMEOUT_MS)) {
-        dump_log(be, from);
-        g_assert_cmpuint(vu_test_backend_get_log_len(be), >=, from + n);
-    }
-    for (i = 0; i < n; i++) {
-        g_autoptr(VuTestMsgRecord) rec =
-            vu_test_backend_get_log_entry(be, from + i);
-
-        if (rec->request != expected[i] || rec->conn != conn) {
-            dump_log(be, from);
-            g_test_message("log[%u]: expected conn %u %s", from + i, conn,
-                           vu_test_request_name(expected[i]));
-        }
-        g_assert_cmpstr(vu_test_request_name(rec->request), ==,
-                        vu_test_request_name(expected[i]));
-        g_assert_cmpuint(rec->conn, ==, conn);
-        g_assert_false(rec->flags & VU_TEST_FLAG_REPLY);
-    }
-    return from + n;
-}
-
 /* Index of the first request that came on connection @conn */
 static unsigned int wait_conn_start(VuTestBackend *be, unsigned int conn)
 {
@@ -237,7 +192,7 @@ static unsigned int wait_conn_start(VuTestBackend *be, unsigned int conn)
             }
         }
         if (g_get_monotonic_time() > deadline) {
-            dump_log(be, 0);
+            vu_test_backend_dump_log(be, 0);
             g_error("no request on connection %u", conn);
         }
         vu_test_backend_wait_log_len(be, len + 1, 100);
@@ -253,8 +208,9 @@ static unsigned int assert_handshake(TestCtx *t, unsigned int conn)
 {
     unsigned int from = wait_conn_start(t->be, conn);
 
-    return assert_requests(t->be, from, conn, handshake,
-                           ARRAY_SIZE(handshake) - !t->shmem);
+    return vu_test_backend_assert_requests(t->be, from, conn, handshake,
+                                           ARRAY_SIZE(handshake) - !t->shmem,
+                                           TIMEOUT_MS);
 }
 
 static uint8_t vdev_status(TestCtx *t)
@@ -466,7 +422,8 @@ static void test_disconnect_running(void)
     ctx_start(&t, "");
     assert_handshake(&t, 1);
     mark = vdev_driver_start(&t);
-    assert_requests(t.be, mark, 1, driver_start, ARRAY_SIZE(driver_start));
+    vu_test_backend_assert_requests(t.be, mark, 1, driver_start,
+                                    ARRAY_SIZE(driver_start), TIMEOUT_MS);
     backend_map(&t, 0, true);
     g_assert_cmpint(count_mappings(&t), ==, 1);
 
@@ -500,11 +457,13 @@ static void test_disconnect_after_reset(void)
     ctx_start(&t, "");
     assert_handshake(&t, 1);
     mark = vdev_driver_start(&t);
-    assert_requests(t.be, mark, 1, driver_start, ARRAY_SIZE(driver_start));
+    vu_test_backend_assert_requests(t.be, mark, 1, driver_start,
+                                    ARRAY_SIZE(driver_start), TIMEOUT_MS);
     backend_map(&t, 0, true);
     mark = vu_test_backend_get_log_len(t.be);
     qvirtio_reset(&t.dev->vdev);
-    assert_requests(t.be, mark, 1, driver_stop, ARRAY_SIZE(driver_stop));
+    vu_test_backend_assert_requests(t.be, mark, 1, driver_stop,
+                                    ARRAY_SIZE(driver_stop), TIMEOUT_MS);
 
     vu_test_backend_disconnect(t.be);
     wait_chardev_disconnected(&t);
@@ -530,7 +489,8 @@ static void test_disconnect_backend_channel(void)
     ctx_start(&t, "");
     assert_handshake(&t, 1);
     mark = vdev_driver_start(&t);
-    assert_requests(t.be, mark, 1, driver_start, ARRAY_SIZE(driver_start));
+    vu_test_backend_assert_requests(t.be, mark, 1, driver_start,
+                                    ARRAY_SIZE(driver_start), TIMEOUT_MS);
     backend_map(&t, 0, true);
 
     backend_map(&t, SHMEM_MAP_LEN, false);
@@ -636,7 +596,8 @@ static void test_config_change_before_driver(void)
                                   t.dev->isr_cfg_offset), ==, 0);
 
     mark = vdev_driver_start(&t);
-    assert_requests(t.be, mark, 1, driver_start, ARRAY_SIZE(driver_start));
+    vu_test_backend_assert_requests(t.be, mark, 1, driver_start,
+                                    ARRAY_SIZE(driver_start), TIMEOUT_MS);
     reply = 0xdead;
     g_assert_cmpint(vu_test_backend_backend_request(
                         t.be, VU_TEST_BACKEND_REQ_CONFIG_CHANGE_MSG, NULL, 0,
@@ -664,7 +625,8 @@ static void test_reconnect(void)
     ctx_start(&t, opts);
     assert_handshake(&t, 1);
     mark = vdev_driver_start(&t);
-    assert_requests(t.be, mark, 1, driver_start, ARRAY_SIZE(driver_start));
+    vu_test_backend_assert_requests(t.be, mark, 1, driver_start,
+                                    ARRAY_SIZE(driver_start), TIMEOUT_MS);
     backend_map(&t, 0, true);
     g_assert_cmpint(count_mappings(&t), ==, 1);
 
@@ -689,7 +651,8 @@ static void test_reconnect(void)
                     STATUS_RUNNING | VIRTIO_CONFIG_S_NEEDS_RESET);
 
     mark = vdev_driver_start(&t);
-    assert_requests(t.be, mark, 2, driver_start, ARRAY_SIZE(driver_start));
+    vu_test_backend_assert_requests(t.be, mark, 2, driver_start,
+                                    ARRAY_SIZE(driver_start), TIMEOUT_MS);
     g_assert_cmphex(vdev_status(&t), ==, STATUS_RUNNING);
     rec = vu_test_backend_get_log_entry(t.be, mark);
     g_assert_cmphex(ldq_le_p(rec->payload), ==,
@@ -799,7 +762,8 @@ static void test_reconnect_mismatch(const void *opaque)
     conn = rec->conn;
     g_assert_cmpuint(conn, >=, 3);
     g_assert_cmpuint(assert_handshake(&t, conn), ==, idx);
-    assert_requests(t.be, idx, conn, driver_start, ARRAY_SIZE(driver_start));
+    vu_test_backend_assert_requests(t.be, idx, conn, driver_start,
+                                    ARRAY_SIZE(driver_start), TIMEOUT_MS);
     g_assert_cmphex(vdev_status(&t), ==, STATUS_RUNNING);
     assert_alive(&t);
     g_assert_cmpuint(vu_test_backend_get_connection_count(t.be), ==, conn);

@@ -1606,3 +1606,49 @@ int vu_test_backend_backend_request(VuTestBackend *b, uint32_t request,
     }
     return vu_test_backend_recv_backend_reply(b, request, timeout_ms, reply);
 }
+
+void vu_test_backend_dump_log(VuTestBackend *b, unsigned int from)
+{
+    unsigned int i, len = vu_test_backend_get_log_len(b);
+
+    for (i = from; i < len; i++) {
+        g_autoptr(VuTestMsgRecord) rec = vu_test_backend_get_log_entry(b, i);
+
+        g_test_message("log[%u]: conn %u %s (%u) flags 0x%x size %u nfds %u",
+                       i, rec->conn, vu_test_request_name(rec->request),
+                       rec->request, rec->flags, rec->size, rec->nfds);
+    }
+}
+
+unsigned int vu_test_backend_assert_requests(VuTestBackend *b,
+                                             unsigned int from,
+                                             unsigned int conn,
+                                             const uint32_t *expected,
+                                             unsigned int n,
+                                             unsigned int timeout_ms)
+{
+    unsigned int i;
+
+    if (!vu_test_backend_wait_log_len(b, from + n, timeout_ms)) {
+        vu_test_backend_dump_log(b, from);
+        g_assert_cmpuint(vu_test_backend_get_log_len(b), >=, from + n);
+    }
+    for (i = 0; i < n; i++) {
+        g_autoptr(VuTestMsgRecord) rec =
+            vu_test_backend_get_log_entry(b, from + i);
+
+        if (rec->request != expected[i] || rec->conn != conn) {
+            vu_test_backend_dump_log(b, from);
+            g_test_message("log[%u]: expected conn %u %s", from + i, conn,
+                           vu_test_request_name(expected[i]));
+        }
+        g_assert_cmpstr(vu_test_request_name(rec->request), ==,
+                        vu_test_request_name(expected[i]));
+        g_assert_cmpuint(rec->request, ==, expected[i]);
+        g_assert_cmphex(rec->flags & VU_TEST_FLAG_VERSION_MASK, ==,
+                        VU_TEST_VERSION);
+        g_assert_false(rec->flags & VU_TEST_FLAG_REPLY);
+        g_assert_cmpuint(rec->conn, ==, conn);
+    }
+    return from + n;
+}

@@ -312,6 +312,19 @@ bool vu_test_backend_wait_log_len(VuTestBackend *b, unsigned int len,
  * with their fds); each one also made the backend close the connection
  */
 unsigned int vu_test_backend_get_protocol_errors(VuTestBackend *b);
+/* Print the log from @from on as test messages, to explain a failure */
+void vu_test_backend_dump_log(VuTestBackend *b, unsigned int from);
+/*
+ * Wait up to @timeout_ms until the log holds @n requests from @from on, and
+ * assert that they are exactly @expected, well-formed requests that came on
+ * connection @conn.  Returns the index after them.
+ */
+unsigned int vu_test_backend_assert_requests(VuTestBackend *b,
+                                             unsigned int from,
+                                             unsigned int conn,
+                                             const uint32_t *expected,
+                                             unsigned int n,
+                                             unsigned int timeout_ms);
 const char *vu_test_request_name(uint32_t request);
 
 /* Negotiated state of the current connection */

@@ -75,52 +75,6 @@ static void ctx_stop(TestCtx *t)
     vu_test_backend_free(t->be);
 }
 
-static void dump_log(VuTestBackend *be, unsigned int from)
-{
-    unsigned int i, len = vu_test_backend_get_log_len(be);
-
-    for (i = from; i < len; i++) {
-        g_autoptr(VuTestMsgRecord) rec = vu_test_backend_get_log_entry(be, i);
-
-        g_test_message("log[%u]: %s (%u) flags 0x%x size %u nfds %u", i,
-                       vu_test_request_name(rec->request), rec->request,
-                       rec->flags, rec->size, rec->nfds);
-    }
-}
-
-/*
- * Check that the log holds exactly @expected from index @from on, once
- * the last of them has arrived.  Returns the index after them.
- */
-static unsigned int assert_requests(VuTestBackend *be, unsigned int from,
-                                    const uint32_t *expected, unsigned int n)
-{
-    unsigned int i;
-
-    if (!vu_test_backend_wait_log_len(be, from + n, TIMEOUT_MS)) {
-        dump_log(be, from);
-        g_assert_cmpuint(vu_test_backend_get_log_len(be), >=, from + n);
-    }
-    for (i = 0; i < n; i++) {
-        g_autoptr(VuTestMsgRecord) rec =
-            vu_test_backend_get_log_entry(be, from + i);
-
-        if (rec->request != expected[i]) {
-            dump_log(be, from);
-            g_test_message("log[%u]: expected %s", from + i,
-                           vu_test_request_name(expected[i]));
-        }
-        g_assert_cmpstr(vu_test_request_name(rec->request), ==,
-                        vu_test_request_name(expected[i]));
-        g_assert_cmpuint(rec->request, ==, expected[i]);
-        g_assert_cmphex(rec->flags & VU_TEST_FLAG_VERSION_MASK, ==,
-                        VU_TEST_VERSION);
-        g_assert_false(rec->flags & VU_TEST_FLAG_REPLY);
-        g_assert_cmpuint(rec->conn, ==, 1);
-    }
-    return from + n;
-}
-
 static uint64_t rec_u64(const VuTestMsgRecord *rec)
 {
     g_assert_cmpuint(rec->size, ==, sizeof(uint64_t));
@@ -223,7 +177,8 @@ static void do_test_handshake(unsigned int config_size, uint64_t expected_pf)
                                           BIT64(63));
     ctx_start(&t, config_size);
 
-    assert_requests(t.be, 0, expected, ARRAY_SIZE(expected));
+    vu_test_backend_assert_requests(t.be, 0, 1, expected, ARRAY_SIZE(expected),
+                                    TIMEOUT_MS);
     for (i = 0; i < ARRAY_SIZE(expected); i++) {
         g_autoptr(VuTestMsgRecord) rec =
             vu_test_backend_get_log_entry(t.be, i);
@@ -257,7 +212,7 @@ static void do_test_handshake(unsigned int config_size, uint64_t expected_pf)
     /* Nothing else happens until the guest drives the device */
     qtest_clock_step(t.qts, 100 * 1000 * 1000);
     if (vu_test_backend_get_log_len(t.be) != ARRAY_SIZE(expected)) {
-        dump_log(t.be, 0);
+        vu_test_backend_dump_log(t.be, 0);
     }
     g_assert_cmpuint(vu_test_backend_get_log_len(t.be), ==,
                      ARRAY_SIZE(expected));
@@ -383,7 +338,8 @@ static void test_driver_start(void)
 
     mark = vdev_driver_start(&t, dev, &vq);
     g_assert_cmpuint(vq->size, ==, VDEV_VQ_SIZE);
-    assert_requests(t.be, mark, expected_start, ARRAY_SIZE(expected_start));
+    vu_test_backend_assert_requests(t.be, mark, 1, expected_start,
+                                    ARRAY_SIZE(expected_start), TIMEOUT_MS);
 
     /* The features the driver accepted, plus F_PROTOCOL_FEATURES */
     rec = vu_test_backend_get_log_entry(t.be, mark);
@@ -438,7 +394,8 @@ static void test_driver_start(void)
     /* Reset: the vring is disabled and stopped */
     mark = vu_test_backend_get_log_len(t.be);
     qvirtio_reset(&dev->vdev);
-    assert_requests(t.be, mark, expected_stop, ARRAY_SIZE(expected_stop));
+    vu_test_backend_assert_requests(t.be, mark, 1, expected_stop,
+                                    ARRAY_SIZE(expected_stop), TIMEOUT_MS);
     assert_vring_state(t.be, mark, VU_TEST_REQ_SET_VRING_ENABLE, 0, 0);
     rec = vu_test_backend_get_log_entry(t.be, mark + 1);
     g_assert_cmphex(rec->flags, ==, VU_TEST_VERSION);
