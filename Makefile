@@ -15,6 +15,8 @@ SRC_DIR ?= $(BUILD_DIR)/src
 OBJ_DIR ?= $(BUILD_DIR)/obj
 JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
+# ccache hits across clones in other places (CI)
+export CCACHE_BASEDIR ?= $(REPO)
 
 # qtest binaries 'make check' runs: the repo's own, and upstream's qos-test
 # for the vhost-user and virtio paths this project changes.
