@@ -10,7 +10,9 @@
 #include "qapi/error.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-shmem.h"
+#include "exec/target_page.h"
 #include "migration/blocker.h"
+#include "system/address-spaces.h"
 #include "system/kvm.h"
 #include "trace.h"
 
@@ -92,6 +94,22 @@ virtio_shmem_lookup(VirtioSharedMemory *shmem, uint64_t offset)
     return NULL;
 }
 
+/*
+ * The memory core's dispatch tables hold fewer sections than a target page
+ * has bytes (phys_section_add() asserts it), and every mapping is one more
+ * range of the guest's memory map.  Keep a margin for what a mapping may
+ * split and for address spaces that see a little more than system memory.
+ */
+#define VIRTIO_SHMEM_SECTION_MARGIN 64
+
+static bool virtio_shmem_memory_map_full(void)
+{
+    RCU_READ_LOCK_GUARD();
+
+    return address_space_to_flatview(&address_space_memory)->nr +
+           VIRTIO_SHMEM_SECTION_MARGIN >= qemu_target_page_size();
+}
+
 static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
                                    uint64_t fd_offset, uint64_t shm_offset,
                                    uint64_t len, const char **reason)
@@ -120,6 +138,8 @@ static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
         *reason = "range passes the end of the file";
     } else if (next && next->shm_offset < shm_offset + len) {
         *reason = "range overlaps an existing mapping";
+    } else if (virtio_shmem_memory_map_full()) {
+        *reason = "the guest's memory map is full";
     } else if (kvm_enabled() && kvm_get_free_memslots() < 1) {
         *reason = "no free KVM memory slot";
     } else {

@@ -14,6 +14,7 @@
 #include "qemu/osdep.h"
 #include "libqtest.h"
 #include "qemu/host-utils.h"
+#include <sys/resource.h>
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "qobject/qstring.h"
@@ -54,9 +55,10 @@ typedef struct TestCtx {
     uint8_t *mem;       /* the backend's view of memfd */
 } TestCtx;
 
-static void ctx_start(TestCtx *t, bool offer_shmem)
+static void ctx_start_sized(TestCtx *t, bool offer_shmem,
+                            uint64_t region0_size)
 {
-    static const uint64_t sizes[] = { REGION0_SIZE, 0, REGION2_SIZE };
+    const uint64_t sizes[] = { region0_size, 0, REGION2_SIZE };
     uint64_t pf = VU_TEST_DEFAULT_PROTOCOL_FEATURES;
     QPCIAddress addr = { .devfn = QPCI_DEVFN(VDEV_SLOT, 0) };
 
@@ -89,6 +91,11 @@ static void ctx_start(TestCtx *t, bool offer_shmem)
     for (size_t i = 0; i < MEMFD_SIZE; i++) {
         t->mem[i] = (uint8_t)(i * 7 + i / PAGE + 1);
     }
+}
+
+static void ctx_start(TestCtx *t, bool offer_shmem)
+{
+    ctx_start_sized(t, offer_shmem, REGION0_SIZE);
 }
 
 static void ctx_map_bar(TestCtx *t)
@@ -648,6 +655,105 @@ static void test_many_mappings(void)
     ctx_stop(&t);
 }
 
+/*
+ * The guest's memory map has room for a few thousand ranges (the memory
+ * core's dispatch tables): mapping on is refused before QEMU runs out,
+ * nothing mapped is lost, and unmapping makes room again.
+ */
+static void test_memory_map_full(void)
+{
+    TestCtx t = { 0 };
+    uint64_t region_size = 32 * 1024 * 1024, bar_size;
+    QPCIBar bar;
+    uint8_t buf[PAGE];
+    int n;
+
+    ctx_start_sized(&t, true, region_size);
+    for (n = 0; n < region_size / PAGE; n++) {
+        if (shmem_map(&t, 0, (n % 4) * PAGE, n * PAGE, PAGE, MAP_RW,
+                      t.memfd)) {
+            break;
+        }
+    }
+    g_test_message("refused after %d mappings", n);
+    g_assert_cmpint(n, >, 3000);
+    g_assert_cmpint(n, <, 4096);
+    g_assert_cmpint(count_mappings(&t, 0), ==, n);
+    assert_alive(&t);
+
+    qpci_device_enable(t.pdev);
+    bar = qpci_iomap(t.pdev, SHMEM_BAR, &bar_size);
+    g_assert_cmphex(bar_size, ==, 2 * region_size);
+    for (int i = 0; i < n; i += n / 7) {
+        qtest_memread(t.qts, bar.addr + i * PAGE, buf, PAGE);
+        g_assert(memcmp(buf, t.mem + (i % 4) * PAGE, PAGE) == 0);
+    }
+
+    g_assert_cmphex(shmem_unmap(&t, 0, 0, PAGE), ==, 0);
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, t.memfd), ==, 0);
+    g_assert_cmpint(count_mappings(&t, 0), ==, n);
+    ctx_stop(&t);
+}
+
+/*
+ * Out of file descriptors, QEMU receives a SHMEM_MAP without its fd: the
+ * request is refused, what is mapped stays, and mapping works again once
+ * fds are free.
+ */
+static void test_out_of_fds(void)
+{
+    TestCtx t = { 0 };
+    struct rlimit old, low;
+    int maps, fds, n;
+    uint8_t buf[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    g_assert_cmpint(prlimit(qtest_pid(t.qts), RLIMIT_NOFILE, NULL, &old), ==,
+                    0);
+    count_memfd_uses(&t, &maps, &fds);
+    low = old;
+    low.rlim_cur = 0;
+    {
+        g_autofree char *fd_path = g_strdup_printf("/proc/%d/fd",
+                                                   (int)qtest_pid(t.qts));
+        GDir *dir = g_dir_open(fd_path, 0, NULL);
+
+        g_assert_nonnull(dir);
+        while (g_dir_read_name(dir)) {
+            low.rlim_cur++;
+        }
+        g_dir_close(dir);
+    }
+    /* Room for a few more fds only */
+    low.rlim_cur += 4;
+    g_assert_cmpint(prlimit(qtest_pid(t.qts), RLIMIT_NOFILE, &low, NULL), ==,
+                    0);
+
+    for (n = 0; n < 64; n++) {
+        if (shmem_map(&t, 0, (n % 4) * PAGE, n * PAGE, PAGE, MAP_RW,
+                      t.memfd)) {
+            break;
+        }
+    }
+    g_test_message("refused after %d mappings", n);
+    g_assert_cmpint(n, >, 0);
+    g_assert_cmpint(n, <, 64);
+    g_assert_cmpint(count_mappings(&t, 0), ==, n);
+    assert_alive(&t);
+    for (int i = 0; i < n; i++) {
+        bar_read(&t, i * PAGE, buf, PAGE);
+        g_assert(memcmp(buf, t.mem + (i % 4) * PAGE, PAGE) == 0);
+    }
+
+    g_assert_cmpint(prlimit(qtest_pid(t.qts), RLIMIT_NOFILE, &old, NULL), ==,
+                    0);
+    g_assert_cmphex(shmem_map(&t, 0, 0, n * PAGE, PAGE, MAP_RW, t.memfd), ==,
+                    0);
+    g_assert_cmpint(count_mappings(&t, 0), ==, n + 1);
+    ctx_stop(&t);
+}
+
 /* A guest reset of the device drops every mapping */
 static void test_reset(void)
 {
@@ -757,6 +863,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem/read-only", test_read_only);
     qtest_add_func("/vhost-user-shmem/bad-map", test_bad_map);
     qtest_add_func("/vhost-user-shmem/many-mappings", test_many_mappings);
+    qtest_add_func("/vhost-user-shmem/out-of-fds", test_out_of_fds);
+    if (g_test_slow()) {
+        /* Minutes: every map re-renders a memory map of thousands */
+        qtest_add_func("/vhost-user-shmem/memory-map-full",
+                       test_memory_map_full);
+    }
     qtest_add_func("/vhost-user-shmem/reset", test_reset);
     qtest_add_func("/vhost-user-shmem/disconnect", test_disconnect);
     qtest_add_func("/vhost-user-shmem/migration-blocker",
