@@ -25,8 +25,7 @@ static VirtioSharedMemory *vhost_user_shmem_region(struct vhost_dev *dev,
                                                    const VhostUserMMap *req,
                                                    uint32_t size)
 {
-    g_autofree char *name = vdev ? object_get_canonical_path(OBJECT(vdev))
-                                 : g_strdup("vhost-user device");
+    g_autofree char *name = NULL;
     VirtioSharedMemory *shmem;
     const char *reason;
 
@@ -42,6 +41,8 @@ static VirtioSharedMemory *vhost_user_shmem_region(struct vhost_dev *dev,
         }
         reason = "no shared memory region with this shmid";
     }
+    name = vdev ? object_get_canonical_path(OBJECT(vdev))
+                : g_strdup("vhost-user device");
     trace_vhost_user_shmem_reject(name, request, size == sizeof(*req) ?
                                   req->shmid : -1, reason);
     error_report("%s: vhost-user %s refused: %s", name, request, reason);
@@ -61,16 +62,19 @@ int vhost_user_backend_shmem_map(struct vhost_dev *dev, VirtIODevice *vdev,
     if (!shmem) {
         return -EINVAL;
     }
-    name = object_get_canonical_path(OBJECT(vdev));
     if (nfds != 1) {
+        name = object_get_canonical_path(OBJECT(vdev));
         trace_vhost_user_shmem_reject(name, "SHMEM_MAP", req->shmid,
                                       "needs exactly one fd");
-        error_report("%s: vhost-user SHMEM_MAP refused: %zu file descriptors"
-                     " sent, needs exactly one", name, nfds);
+        /* The kernel drops the fd when QEMU has no descriptor left */
+        error_report("%s: vhost-user SHMEM_MAP refused: %zu file descriptors "
+                     "received, needs exactly one (none sent, or QEMU is out "
+                     "of file descriptors)", name, nfds);
         return -EINVAL;
     }
     unknown_flags = req->flags & ~VHOST_USER_FLAG_MAP_RW;
     if (unknown_flags) {
+        name = object_get_canonical_path(OBJECT(vdev));
         trace_vhost_user_shmem_reject(name, "SHMEM_MAP", req->shmid,
                                       "unknown flags");
         error_report("%s: vhost-user SHMEM_MAP refused: unknown flags 0x%"

@@ -153,7 +153,8 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
                                             uint64_t shm_offset, uint64_t len,
                                             bool writable, Error **errp)
 {
-    g_autofree char *dev = virtio_shmem_dev_name(shmem->vdev);
+    /* The device's name only where it is said: a map is a hot path */
+    g_autofree char *dev = NULL;
     g_autofree char *name = NULL;
     VirtioSharedMemoryMapping *m, *next;
     const char *reason;
@@ -162,6 +163,7 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
 
     if (!virtio_shmem_check_map(shmem, fd, fd_offset, shm_offset, len,
                                 &reason)) {
+        dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_map_reject(dev, shmem->shmid, shm_offset, len,
                                       reason);
         error_setg(errp, "%s: cannot map 0x%" PRIx64 "+0x%" PRIx64
@@ -184,6 +186,7 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
     if (!memory_region_init_ram_from_fd(&m->mr, OBJECT(m), name, len,
                                         ram_flags, fd, fd_offset,
                                         &local_err)) {
+        dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_map_reject(dev, shmem->shmid, shm_offset, len,
                                       error_get_pretty(local_err));
         error_propagate_prepend(errp, local_err,
@@ -205,8 +208,11 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
         QTAILQ_INSERT_TAIL(&shmem->mappings, m, next);
     }
     shmem->nr_mappings++;
-    trace_virtio_shmem_map(dev, shmem->shmid, shm_offset, len, fd_offset,
-                           writable);
+    if (trace_event_get_state_backends(TRACE_VIRTIO_SHMEM_MAP)) {
+        dev = virtio_shmem_dev_name(shmem->vdev);
+        trace_virtio_shmem_map(dev, shmem->shmid, shm_offset, len, fd_offset,
+                               writable);
+    }
     return m;
 }
 
@@ -224,9 +230,10 @@ bool virtio_shmem_unmap(VirtioSharedMemory *shmem, uint64_t shm_offset,
                         uint64_t len, Error **errp)
 {
     VirtioSharedMemoryMapping *m = virtio_shmem_lookup(shmem, shm_offset);
-    g_autofree char *dev = virtio_shmem_dev_name(shmem->vdev);
+    g_autofree char *dev = NULL;
 
     if (!m || m->shm_offset != shm_offset || m->len != len) {
+        dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_unmap_reject(dev, shmem->shmid, shm_offset, len);
         error_setg(errp, "%s: cannot unmap 0x%" PRIx64 "+0x%" PRIx64
                    " from shared memory region %u: not exactly one mapping",
@@ -234,7 +241,10 @@ bool virtio_shmem_unmap(VirtioSharedMemory *shmem, uint64_t shm_offset,
         return false;
     }
     virtio_shmem_drop(shmem, m);
-    trace_virtio_shmem_unmap(dev, shmem->shmid, shm_offset, len);
+    if (trace_event_get_state_backends(TRACE_VIRTIO_SHMEM_UNMAP)) {
+        dev = virtio_shmem_dev_name(shmem->vdev);
+        trace_virtio_shmem_unmap(dev, shmem->shmid, shm_offset, len);
+    }
     return true;
 }
 

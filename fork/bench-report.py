@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""The table of 'make bench' (fork/bench.sh) from the parts' JSON files.
+
+Reads shmem-qtest.json, shmem-kvm.json and guest-read.json from --dir
+(each may be missing), prints the figures, the ratios and the targets, and
+writes everything to results.json there.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+# The targets of the benchmark
+FLOOR_RATIO_MAX = 3.0       # 0 live mappings: at most 3x the floor
+LIVE_RATIO_MAX = 2.0        # 4096 live: at most 2x 0 live
+LIVE_TARGET = 4096
+LIVE_MEASURED_MIN = 4000    # QEMU aborts at 4087 mappings: 4000 stands in
+BANDWIDTH_MIN = 0.90        # region read at least 90% of RAM read
+
+
+def load(directory, name):
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def us(ns):
+    return "%.1f us" % (ns / 1e3) if ns < 1e7 else "%.1f ms" % (ns / 1e6)
+
+
+def verdict(met):
+    return "MET" if met else "MISSED"
+
+
+class Report:
+    def __init__(self):
+        self.lines = []
+        self.targets = []
+
+    def out(self, text=""):
+        self.lines.append(text)
+
+    def target(self, name, met, value, limit, detail):
+        self.targets.append({"target": name, "met": met, "value": value,
+                             "limit": limit, "detail": detail})
+        self.out("  %-52s %s (%s)" % ("Target: " + name, verdict(met), detail))
+
+
+def pairs_table(r, run, floor_ns):
+    """Rows of one vhost-user-shmem-bench run; returns {live: median}"""
+    r.out("  %-34s %6s %11s %11s %9s %9s" %
+          ("", "pairs", "median", "p99", "x floor", "x 0 live"))
+    rows = [("floor: socketpair peer, thread", run.get("floor")),
+            ("floor: socketpair peer, process", run.get("floor_process"))]
+    for level in run.get("levels", []):
+        rows.append(("QEMU, %5d live mappings" % level["live"], level))
+    rows.append(("floor again, after QEMU", run.get("floor_after")))
+    medians = {}
+    for label, d in rows:
+        if not d:
+            continue
+        med = d["pair"]["median_ns"]
+        if "live" in d:
+            medians[d["live"]] = med
+        zero = medians.get(0)
+        r.out("  %-34s %6d %11s %11s %9.2f %9s" %
+              (label, d["iterations"], us(med), us(d["pair"]["p99_ns"]),
+               med / floor_ns, "%.2f" % (med / zero) if zero and "live" in d
+               else ""))
+    return medians
+
+
+def placement(run):
+    if "cpu_backend" not in run:
+        return ", unpinned"
+    if run["cpu_backend"] == run["cpu_peer"]:
+        return ", one CPU"
+    return ", two CPUs"
+
+
+def part1(r, qtest, kvm, same):
+    r.out("1. VHOST_USER_BACKEND_SHMEM_MAP + UNMAP of one page, round trip "
+          "from a libvhost-user back-end")
+    if not qtest:
+        r.out("  (not run)")
+        return
+    floor = qtest["floor"]["pair"]["median_ns"]
+    r.out("  QEMU under %s, region of %d MiB in BAR 2 mapped in guest "
+          "memory; probe at its last page" %
+          (qtest["accel"], qtest["region_size"] >> 20))
+    if "cpu_backend" in qtest:
+        r.out("  back-end on CPU %d; QEMU and the floor's peer on CPU %d" %
+              (qtest["cpu_backend"], qtest["cpu_peer"]))
+    med = pairs_table(r, qtest, floor)
+    r.out("  (MAP is answered before the memory commit, so the next request "
+          "waits for it: the pair is the figure)")
+    inter = qtest.get("interleaved")
+    if inter:
+        r.out("  floor and QEMU (0 live) in turn, %d rounds of %d pairs: "
+              "QEMU/floor %.2f median (%.2f-%.2f), medians %s and %s" %
+              (len(inter["rounds"]), inter["pairs_per_round"],
+               inter["ratio_median"], inter["ratio_min"], inter["ratio_max"],
+               us(inter["qemu_median_ns"]), us(inter["floor_median_ns"])))
+        ratio = inter["ratio_median"]
+    else:
+        ratio = med[0] / floor if 0 in med else None
+    if ratio is not None:
+        r.target("0 live <= %gx floor%s" %
+                 (FLOOR_RATIO_MAX, placement(qtest)),
+                 ratio <= FLOOR_RATIO_MAX, ratio, FLOOR_RATIO_MAX,
+                 "%.2fx; %.2fx from the table" %
+                 (ratio, med[0] / floor if 0 in med else 0))
+    if same and same.get("interleaved"):
+        inter = same["interleaved"]
+        ratio = inter["ratio_median"]
+        r.out("  the same with the back-end, QEMU and the peer on one CPU: "
+              "QEMU %s, floor %s; in turn %.2f (%.2f-%.2f)" %
+              (us(inter["qemu_median_ns"]), us(inter["floor_median_ns"]),
+               ratio, inter["ratio_min"], inter["ratio_max"]))
+        r.target("0 live <= %gx floor%s" %
+                 (FLOOR_RATIO_MAX, placement(same)),
+                 ratio <= FLOOR_RATIO_MAX, ratio, FLOOR_RATIO_MAX,
+                 "%.2fx" % ratio)
+    top = max(med) if med else 0
+    if 0 in med and top >= LIVE_MEASURED_MIN:
+        ratio = med[top] / med[0]
+        r.target("%d live <= %gx 0 live" % (LIVE_TARGET, LIVE_RATIO_MAX),
+                 ratio <= LIVE_RATIO_MAX, ratio, LIVE_RATIO_MAX,
+                 "%.0fx at %d live: %s against %s%s" %
+                 (ratio, top, us(med[top]), us(med[0]),
+                  "; 4096 itself cannot be measured, see 3"
+                  if top < LIVE_TARGET else ""))
+    elif 0 in med:
+        r.out("  Target: %d live: not measured in this run (highest: %d)" %
+              (LIVE_TARGET, top))
+    if qtest.get("level_failed"):
+        r.out("  Mapping towards %d live FAILED%s" %
+              (qtest["level_failed"], ": QEMU died" if qtest.get("qemu_died")
+               else ""))
+    if kvm:
+        r.out()
+        r.out("  Again under %s, vCPUs stopped (-S): each mapping is also a "
+              "KVM memory slot" % kvm["accel"])
+        kfloor = kvm["floor"]["pair"]["median_ns"]
+        pairs_table(r, kvm, kfloor)
+
+
+def part2(r, guest, other):
+    r.out("2. Guest read bandwidth: shared memory region against guest RAM")
+    if not guest:
+        r.out("  (not run)")
+        return
+    med = guest["median_mbs"]
+    runs = guest["runs"]
+    r.out("  %s guest, O_DIRECT dd bs=1M, %d MiB per repetition, median of "
+          "%d" % ((guest.get("accel") or "?").upper(), guest["bytes"] >> 20,
+                  len(runs["shmem"])))
+    names = {
+        "shmem": "/dev/pmem on the region (virtio_pmem, BAR 2)",
+        "ram": "/dev/pmem on guest RAM (memmap=, nd_e820)",
+        "tmpfs": "file in the guest's tmpfs (page cache)",
+    }
+    for key in ("shmem", "ram", "tmpfs"):
+        if key in med:
+            r.out("  %-48s %8.1f MB/s  (%.0f-%.0f)" %
+                  (names[key], med[key], min(runs[key]), max(runs[key])))
+    r.out("  the back-end's file on %s, as guest RAM (a memfd)" %
+          guest.get("backing_fs", "?"))
+    if other:
+        r.out("  with the file on %s instead: region %.1f MB/s, RAM %.1f "
+              "MB/s, %.1f%% (per repetition %.1f%%)" %
+              (other.get("backing_fs", "?"), other["median_mbs"]["shmem"],
+               other["median_mbs"]["ram"], 100 * other["ratio_shmem_ram"],
+               100 * other["ratio_shmem_ram_paired"]))
+    ratio = guest["ratio_shmem_ram"]
+    r.target("region >= %d%% of RAM" % (BANDWIDTH_MIN * 100),
+             ratio >= BANDWIDTH_MIN, ratio, BANDWIDTH_MIN,
+             "%.1f%%; per repetition %.1f%%; against tmpfs %.1f%%" %
+             (100 * ratio, 100 * guest["ratio_shmem_ram_paired"],
+              100 * guest.get("ratio_shmem_tmpfs", 0)))
+
+
+def capacity(r, run, log):
+    cap = run.get("capacity")
+    if not cap:
+        return
+    r.out("  %s: %d mappings (stopped: %s%s) after %.1f s of mapping to "
+          "%d%s" %
+          (run["accel"], cap["reached"], cap["stopped"],
+           ", errno %d" % cap["errno"] if cap.get("errno") else "",
+           cap.get("fill_seconds", 0), cap["target"],
+           "; x-query-virtio-shmem counts %d" % cap["mappings_counted"]
+           if "mappings_counted" in cap else ""))
+    if cap.get("qemu_died"):
+        r.out("    QEMU ABORTED: it acknowledged MAP number %d, then died "
+              "committing it:" % cap["qemu_died_after"])
+        for line in died_messages(log):
+            r.out("      " + line)
+    ref = cap.get("refusal")
+    if ref:
+        r.out("    MAP number %d refused at the limit: QEMU %s, %d mappings "
+              "live after, data %s%s" %
+              (cap["reached"] + 1,
+               "answers" if ref["qemu_answers"] else "DOES NOT ANSWER",
+               ref["mappings_after"],
+               "intact" if ref["data_intact"] else "CHANGED",
+               "" if ref["nothing_lost"] else " (SOMETHING WAS LOST)"))
+        for line in refusal_messages(log)[-1:]:
+            r.out("      " + line)
+    curve = cap.get("curve", [])
+    if curve:
+        r.out("    MAP time by live mappings: " + ", ".join(
+            "%d: %s" % (p["live"], us(p["map_median_ns"])) for p in curve))
+        last = curve[-1]
+        n = last["live"]
+        if cap["stopped"] == "time budget" and n >= 256:
+            # Each MAP costs about c * n^2 (see the analysis)
+            c = last["map_median_ns"] / n ** 2
+            hours = c * (cap["target"] ** 3 - n ** 3) / 3 / 1e9 / 3600
+            r.out("    at that rate (~n^2 per MAP) mapping on to %d would "
+                  "take another %.1f hours" % (cap["target"], hours))
+    if "fds_per_mapping" in cap:
+        r.out("    each mapping holds %.2f fd and %.2f memory areas in QEMU: "
+              "RLIMIT_NOFILE %d, vm.max_map_count %d -> QEMU would run out "
+              "at about %s mappings" %
+              (cap["fds_per_mapping"], cap["vmas_per_mapping"],
+               cap["rlimit_nofile"], cap["max_map_count"],
+               cap.get("process_limit", "?")))
+    if "slots" in cap:
+        r.out("    KVM memory slots in use: %d before any mapping, %d with "
+              "%d mappings" % (run["slots_before"], cap["slots"],
+                               cap["reached"]))
+
+
+def refusal_messages(log):
+    """QEMU's refusals in a part's log"""
+    if not log or not os.path.exists(log):
+        return []
+    with open(log, errors="replace") as f:
+        return [line.strip() for line in f if "cannot map" in line]
+
+
+def died_messages(log):
+    """QEMU's last words in a part's log"""
+    if not log or not os.path.exists(log):
+        return []
+    with open(log, errors="replace") as f:
+        return [line.strip() for line in f
+                if "Assertion" in line or "Aborted" in line
+                or "qemu-system-x86_64: " in line and "abort" in line][:3]
+
+
+def refusals(r, run):
+    ref = run.get("refusals")
+    if ref:
+        ok = ref["all_refused_nothing_lost"]
+        r.out("  Refused requests with %d live mappings (%s): %s" %
+              (ref["live"], run["accel"],
+               "each refused by QEMU, all mappings still counted, data "
+               "intact" if ok else "SOMETHING WAS LOST OR ACCEPTED"))
+        for c in ref["cases"]:
+            r.out("    %-36s %s, %d live after, data %s" %
+                  (c["what"], "refused" if c["refused_by_qemu"] else
+                   "NOT refused by QEMU", c["mappings_after"],
+                   "intact" if c["data_intact"] else "CHANGED"))
+    fd = run.get("fd_exhaustion")
+    if fd and "skipped" in fd:
+        r.out("  QEMU out of file descriptors: skipped (%s)" % fd["skipped"])
+    elif fd:
+        r.out("  QEMU out of file descriptors (soft RLIMIT_NOFILE lowered to "
+              "%d): %d more mapped, then %s; %d live after, data %s; "
+              "maps again once the limit is back: %s" %
+              (fd["soft_limit"], fd["mapped_before_refusal"],
+               "refused" if fd["refused_by_qemu"] else "NOT refused",
+               fd["mappings_after"],
+               "intact" if fd["data_intact"] else "CHANGED",
+               "yes" if fd["maps_again"] else "NO"))
+
+
+def part3(r, qtest, kvm, kvm_memslots, directory):
+    r.out("3. How many mappings a region holds")
+    for run, name in ((qtest, "shmem-qtest.log"), (kvm, "shmem-kvm.log")):
+        if run:
+            capacity(r, run, os.path.join(directory, name))
+    if kvm_memslots:
+        before = kvm["slots_before"] if kvm else None
+        r.out("  KVM: KVM_CAP_NR_MEMSLOTS is %d on this host; each mapping "
+              "takes one slot (virtio_shmem_map() refuses when none is "
+              "free)%s" %
+              (kvm_memslots, ", so %d mappings at most next to the %d slots "
+               "of RAM and ROM here (a running guest's firmware splits a "
+               "few more)" % (kvm_memslots - before, before)
+               if before is not None else ""))
+        cap = qtest.get("capacity", {}) if qtest else {}
+        died = cap.get("qemu_died_after")
+        if died and died < kvm_memslots:
+            r.out("  -> out of reach: QEMU aborts at %d mappings first, "
+                  "whatever the accelerator (the dispatch limit), so the "
+                  "KVM refusal cannot happen" % died)
+        elif cap.get("refusal") and cap["reached"] < kvm_memslots:
+            r.out("  -> out of reach: QEMU refuses mapping %d first, "
+                  "whatever the accelerator, so the KVM refusal cannot "
+                  "happen" % (cap["reached"] + 1))
+    for run in (qtest, kvm):
+        if run:
+            refusals(r, run)
+
+
+def environment(seconds):
+    env = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+        "seconds": seconds,
+    }
+    try:
+        env["commit"] = subprocess.run(
+            ["git", "-C", os.path.dirname(os.path.abspath(__file__)),
+             "describe", "--always", "--dirty"], capture_output=True,
+            text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--seconds", type=int, default=0)
+    ap.add_argument("--kvm-memslots", default="")
+    ap.add_argument("--failed", default="")
+    args = ap.parse_args()
+
+    qtest = load(args.dir, "shmem-qtest.json")
+    same = load(args.dir, "shmem-samecpu.json")
+    kvm = load(args.dir, "shmem-kvm.json")
+    guest = load(args.dir, "guest-read.json")
+    guest_disk = load(args.dir, "guest-read-disk.json")
+    if kvm and kvm.get("accel") != "kvm":
+        kvm = None                      # KVM did not start: QEMU fell back
+    kvm_memslots = int(args.kvm_memslots) if args.kvm_memslots else None
+    env = environment(args.seconds)
+
+    r = Report()
+    r.out("VIRTIO Shared Memory benchmark (make bench), %s, %s CPUs, "
+          "Linux %s, load %s" % (env["date"], env["cpus"], env["kernel"],
+                                 " ".join(env["loadavg"])))
+    r.out()
+    part1(r, qtest, kvm, same)
+    r.out()
+    part2(r, guest, guest_disk)
+    r.out()
+    part3(r, qtest, kvm, kvm_memslots, args.dir)
+    r.out()
+    met = sum(t["met"] for t in r.targets)
+    r.out("Targets met: %d of %d%s.  Raw results: %s/results.json; %d s." %
+          (met, len(r.targets),
+           "; could not run:" + args.failed if args.failed.strip() else "",
+           args.dir, args.seconds))
+    print("\n".join(r.lines))
+
+    with open(os.path.join(args.dir, "results.json"), "w") as f:
+        json.dump({"environment": env, "targets": r.targets,
+                   "kvm_memslots": kvm_memslots, "shmem_qtest": qtest,
+                   "shmem_kvm": kvm, "shmem_samecpu": same,
+                   "guest_read": guest,
+                   "guest_read_disk": guest_disk,
+                   "failed": args.failed.split()}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

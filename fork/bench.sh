@@ -1,0 +1,199 @@
+#!/bin/sh
+# make bench: benchmarks of vhost-user VIRTIO Shared Memory.
+#
+# Usage: fork/bench.sh [--quick]
+#
+#   1. SHMEM_MAP+UNMAP round trip from a libvhost-user back-end, with 0,
+#      256, 1024, 2048 and 4000 mappings live in the region (not 4096:
+#      QEMU cannot hold that many, see part 3), against the floor: the
+#      same calls against a socketpair peer that only mmap()s and replies.
+#      tests/qtest/vhost-user-shmem-bench under the qtest accelerator, the
+#      back-end on one CPU and QEMU and the peer on another; the 0 live
+#      figure again with all on one CPU; and under KVM with the vCPUs
+#      stopped when /dev/kvm opens.
+#   2. Guest read bandwidth of a mapped region against guest RAM:
+#      tests/guest/bench-pmem-read.sh (boots the Debian guest, TCG here),
+#      with the back-end's file in /dev/shm, then on the disk (TMPDIR).
+#   3. How many mappings a region holds: part 1 keeps mapping for up to a
+#      minute or until QEMU refuses (or dies: the 10.2.2 memory core
+#      aborts at about 4087 sections), counts KVM memory slots, and shows
+#      that refused requests lose nothing.
+#
+# Prints a table with the figures, the ratios and the targets met, and
+# leaves the raw results in build/bench/: results.json (everything),
+# summary.txt (the table), one .json and one .log per part.  It is not a
+# test: it exits 0 with figures, whatever they are, and 1 only when a part
+# could not run.  About 5 to 7 minutes on 2 CPUs; --quick (a smoke run,
+# about a minute) stops at 1024 live mappings and shortens everything.
+#
+# Environment: BENCH_OUT (build/bench), BENCH_SKIP (words among 'qtest kvm
+# guest': parts to leave out), BENCH_QEMU (the emulator of parts 1 and 3,
+# to compare builds), QEMU (the guest's), and what tests/guest/boot.sh
+# takes (GUEST_ACCEL...).
+set -eu
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+config() {
+    if [ -f "$repo/config.mak" ]; then
+        sed -n "s/^$1=//p" "$repo/config.mak" | tail -n 1
+    fi
+}
+build_dir=$(config BUILD_DIR)
+build_dir=${build_dir:-$repo/build}
+obj_dir=$(config OBJ_DIR)
+obj_dir=${obj_dir:-$build_dir/obj}
+out=${BENCH_OUT:-$build_dir/bench}
+skip=" ${BENCH_SKIP:-} "
+python=${PYTHON:-python3}
+
+quick=false
+case "${1:-}" in
+    --quick) quick=true ;;
+    "") ;;
+    *) sed -n '4s/^# //p' "$0" >&2; exit 2 ;;
+esac
+
+msg() {
+    echo "bench: $*"
+}
+
+# The emulator, the benchmark and the back-end: 'make bench' built them
+# already, by hand they may be missing
+ninja -C "$obj_dir" qemu-system-x86_64 tests/qtest/vhost-user-shmem-bench \
+    contrib/vhost-user-pmem/vhost-user-pmem >/dev/null ||
+    { msg "cannot build what the benchmarks need"; exit 1; }
+export QTEST_QEMU_BINARY="${BENCH_QEMU:-$obj_dir/qemu-system-x86_64}"
+bench="$obj_dir/tests/qtest/vhost-user-shmem-bench"
+
+mkdir -p "$out"
+rm -f "$out"/*.json "$out"/*.log "$out/summary.txt"
+start=$(date +%s)
+failed=""
+
+# Runs part $1 (a name), logging to $out/$1.log and showing the lines that
+# matter; the command follows
+part() {
+    name=$1
+    shift
+    msg "$name: $*"
+    t0=$(date +%s)
+    if "$@" > "$out/$name.log" 2>&1; then
+        grep -v -E '^(# |qemu-system-x86_64: .*(cannot (un)?map|refused))' \
+            "$out/$name.log" | sed 's/^/    /' | tail -n 60
+        msg "$name: done in $(( $(date +%s) - t0 )) s"
+    else
+        tail -n 30 "$out/$name.log" | sed 's/^/    /'
+        msg "$name: FAILED after $(( $(date +%s) - t0 )) s (log: $out/$name.log)"
+        failed="$failed $name"
+    fi
+}
+
+# Back-end on one CPU, QEMU (all its threads) and the floor's peer on
+# another, as a deployment would have them; the 0-live figure again with
+# all on one CPU.  Unpinned, the scheduler puts the two ends of the round
+# trip on one CPU or on two from one run to the next, and the floor
+# doubles: cross-CPU wake-ups cost more than the rest of it here.
+cpus=$("$python" -c 'import os
+c = sorted(os.sched_getaffinity(0))
+print("%d %d" % (c[0], c[1 % len(c)]))')
+cpu_a=${cpus% *}
+cpu_b=${cpus#* }
+
+if $quick; then
+    qtest_args="-n 300 --level-budget 5 --live 0,256,1024 --refuse-at 1024
+                --capacity 1536 --capacity-budget 10 --rounds 4"
+    kvm_args="-n 300 --level-budget 5 --live 0,256 --refuse-at 256
+              --capacity 512 --capacity-budget 5 --rounds 2"
+    same_args="-n 300 --live 0 --capacity 0 --rounds 4"
+    export BENCH_PMEM_MIB=64 BENCH_PMEM_REPS=3 BENCH_PMEM_PASSES=2
+else
+    # Mapping 4000 takes 2 to 4 minutes (each MAP costs O(n^2) in QEMU's
+    # RAM block allocator), hence the time budgets.  Not 4096: QEMU aborts
+    # at the 4087th mapping (or refuses one before, once capped), which the
+    # capacity run shows last.
+    qtest_args="-n 2000 --level-budget 30 --live 0,256,1024,2048,4000
+                --refuse-at 4000 --capacity 16384 --capacity-budget 60"
+    kvm_args="-n 2000 --level-budget 10 --live 0,256,1024 --refuse-at 1024
+              --capacity 2048 --capacity-budget 30 --rounds 4"
+    same_args="-n 2000 --live 0 --capacity 0"
+fi
+
+case "$skip" in
+    *" qtest "*) msg "qtest: skipped (BENCH_SKIP)" ;;
+    *)
+        # shellcheck disable=SC2086
+        part shmem-qtest "$bench" --cpus "$cpu_a,$cpu_b" $qtest_args \
+            --json "$out/shmem-qtest.json"
+        # shellcheck disable=SC2086
+        part shmem-samecpu "$bench" --cpus "$cpu_a,$cpu_a" $same_args \
+            --json "$out/shmem-samecpu.json"
+        ;;
+esac
+
+case "$skip" in
+    *" kvm "*) msg "kvm: skipped (BENCH_SKIP)" ;;
+    *)
+        if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+            # shellcheck disable=SC2086
+            part shmem-kvm "$bench" --accel kvm --cpus "$cpu_a,$cpu_b" \
+                $kvm_args --json "$out/shmem-kvm.json"
+        else
+            msg "kvm: skipped, /dev/kvm cannot be opened"
+        fi
+        ;;
+esac
+
+# Runs the guest part as $1 with TMPDIR=$2, where the back-end's file goes
+guest_part() {
+    rc=0
+    TMPDIR=$2 "$repo/tests/guest/bench-pmem-read.sh" "$out/$1.json" \
+        > "$out/$1.log" 2>&1 || rc=$?
+    grep -E '^(bench-pmem-read|boot):' "$out/$1.log" |
+        grep -v 'extra QEMU arguments' | sed 's/^/    /'
+    case $rc in
+        0) ;;
+        77) msg "$1: skipped: $(grep SKIP "$out/$1.log" | tail -n 1)" ;;
+        *) msg "$1: FAILED (log: $out/$1.log)"
+           failed="$failed $1" ;;
+    esac
+}
+
+case "$skip" in
+    *" guest "*) msg "guest: skipped (BENCH_SKIP)" ;;
+    *)
+        # The region's file in shared memory, as guest RAM is (a memfd);
+        # then on the disk, when TMPDIR is not shared memory already
+        disk=${TMPDIR:-/tmp}
+        shm=$disk
+        if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+           [ -w /dev/shm ]; then
+            shm=/dev/shm
+        fi
+        msg "guest-read: the back-end's file in $shm"
+        guest_part guest-read "$shm"
+        if [ "$(stat -f -c %T "$disk")" != tmpfs ] && ! $quick; then
+            msg "guest-read-disk: the back-end's file in $disk"
+            guest_part guest-read-disk "$disk"
+        fi
+        ;;
+esac
+
+# The KVM_CAP_NR_MEMSLOTS of this host, for part 3
+kvm_slots=$("$python" - <<'EOF' 2>/dev/null || true
+import fcntl
+import os
+
+fd = os.open("/dev/kvm", os.O_RDWR)
+# KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS
+print(fcntl.ioctl(fd, 0xAE03, 10))
+EOF
+)
+
+"$python" "$repo/fork/bench-report.py" --dir "$out" \
+    --seconds $(( $(date +%s) - start )) --kvm-memslots "${kvm_slots:-}" \
+    ${failed:+--failed "$failed"} | tee "$out/summary.txt"
+
+if [ -n "$failed" ]; then
+    msg "could not run:$failed"
+    exit 1
+fi
