@@ -15,6 +15,7 @@ Logs go to BUILD_DIR/check-logs/.
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -41,20 +42,40 @@ class Results:
             self.failed.append(name)
 
 
+def kill_session(sid):
+    """SIGKILL every process of session sid (a test's own process groups,
+    such as timeout(1)'s, included)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:
+                os.kill(int(pid), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            pass
+
+
 def run_logged(cmd, log_path, cwd, env, timeout):
     """Run cmd, tee-free: output to log_path.  Returns (rc, output)."""
     start = time.monotonic()
     with open(log_path, "w") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
+        # A session of its own, so that a timeout kills what it started too
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL,
+                                start_new_session=True)
         try:
-            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
-            out = proc.stdout.decode(errors="replace")
+            stdout, _ = proc.communicate(timeout=timeout)
+            out = stdout.decode(errors="replace")
             rc = proc.returncode
-        except subprocess.TimeoutExpired as e:
-            out = (e.stdout or b"").decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            kill_session(proc.pid)
+            stdout, _ = proc.communicate()
+            out = stdout.decode(errors="replace")
             out += f"\nTIMEOUT after {timeout} s\n"
             rc = -1
         log.write(out)

@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -201,11 +202,12 @@ class Console:
 
     def __init__(self, accel, qemu_args):
         env = dict(os.environ, GUEST_ACCEL=accel, GUEST_MEM=GUEST_MEM)
+        # A session of its own: killing it must not leave QEMU behind
         self.proc = subprocess.Popen(
             [os.path.join(HERE, "boot.sh"), "--interactive", "--",
              "-device", "virtio-rng-pci,disable-legacy=on"] + qemu_args,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env)
+            stderr=subprocess.STDOUT, env=env, start_new_session=True)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.out = b""
 
@@ -233,11 +235,22 @@ class Console:
         self.proc.stdin.write(line.encode() + b"\n")
         self.proc.stdin.flush()
 
+    def kill(self):
+        """boot.sh and the QEMU it started, whatever their process group"""
+        for pid in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[3]) == self.proc.pid:
+                    os.kill(int(pid), signal.SIGKILL)
+            except (OSError, IndexError, ValueError):
+                pass
+
     def close(self, timeout=30):
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.kill()
             self.proc.wait()
         return self.proc.returncode
 
@@ -254,7 +267,7 @@ def run(accel, workdir):
     prompt = console.expect(PROMPT, BOOT_TIMEOUT)
     if not prompt:
         broken = bool(KVM_BROKEN.search(console.out))
-        console.proc.kill()
+        console.kill()
         console.close()
         backend.stop()
         return [(False, "the guest reached a shell prompt")], broken
