@@ -29,7 +29,7 @@
 #include "libqos/libqos-malloc.h"
 #include "libqos/malloc-pc.h"
 #include "libqos/pci-pc.h"
-#include "libvhost-user.h"
+#include "libvhost-user-qemu.h"
 
 #define PROTOCOL_F(f)   (1ULL << VHOST_USER_PROTOCOL_F_##f)
 #define HDR_SIZE        VHOST_USER_HDR_SIZE
@@ -587,160 +587,37 @@ static void test_invalid(void)
 
 /* QEMU as the front-end */
 
-#define VDEV_SLOT       4
-#define SHMEM_BAR       2
-
-typedef struct QemuFe {
-    VuDev dev;
-    VuDevIface iface;
-    char *dir;
-    char *sock_path;
-    GThread *thread;
-    int lsock;
-    const uint64_t *sizes;
-    unsigned int count;
-    bool ready;         /* the thread set up dev */
-    bool gone;          /* QEMU closed the connection */
-    int panics;
-    QTestState *qts;
-    QGuestAllocator alloc;
-    QPCIBus *pcibus;
-    QPCIDevice *pdev;
-    QPCIBar bar;
-} QemuFe;
-
-static void qfe_panic(VuDev *dev, const char *err)
-{
-    QemuFe *q = container_of(dev, QemuFe, dev);
-
-    g_test_message("libvhost-user panic: %s", err);
-    qatomic_inc(&q->panics);
-}
-
-static int qfe_process_msg(VuDev *dev, VhostUserMsg *msg, int *do_reply)
-{
-    if (msg->request == VHOST_USER_NONE) {
-        /* End of the connection: libvhost-user would exit() */
-        qatomic_set(&container_of(dev, QemuFe, dev)->gone, true);
-        *do_reply = 0;
-        return 1;
-    }
-    return 0;
-}
-
-static int qfe_get_config(VuDev *dev, uint8_t *config, uint32_t len)
-{
-    memset(config, 0, len);
-    return 0;
-}
-
-static int qfe_set_config(VuDev *dev, const uint8_t *data, uint32_t offset,
-                          uint32_t size, uint32_t flags)
-{
-    return 0;
-}
-
-/* The back-end's main thread: takes QEMU's connection, serves it */
-static gpointer qfe_serve(gpointer opaque)
-{
-    QemuFe *q = opaque;
-    int sock = accept(q->lsock, NULL, NULL);
-
-    g_assert_cmpint(sock, >=, 0);
-    g_assert_true(vu_init(&q->dev, 1, sock, qfe_panic, NULL, fake_set_watch,
-                          fake_remove_watch, &q->iface));
-    g_assert_true(vu_set_shmem_regions(&q->dev, q->sizes, q->count));
-    qatomic_store_release(&q->ready, true);
-
-    while (!qatomic_read(&q->gone)) {
-        struct pollfd pfd = { .fd = q->dev.sock, .events = POLLIN };
-
-        if (poll(&pfd, 1, -1) < 0) {
-            g_assert_cmpint(errno, ==, EINTR);
-            continue;
-        }
-        if (!vu_dispatch(&q->dev)) {
-            break;
-        }
-    }
-    return NULL;
-}
+#define SHMEM_BAR       VU_QEMU_SHMEM_BAR
 
 /* QEMU with a device whose back-end declares regions @sizes */
-static QemuFe *qfe_start_with(const uint64_t *sizes, unsigned int count)
+static VuQemu *qfe_start_with(const uint64_t *sizes, unsigned int count)
 {
-    QemuFe *q = g_new0(QemuFe, 1);
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    g_autofree char *args = NULL;
+    VuQemu *q = vu_qemu_start(NULL, sizes, count);
 
-    q->iface.process_msg = qfe_process_msg;
-    q->iface.get_config = qfe_get_config;
-    q->iface.set_config = qfe_set_config;
-    q->dir = g_dir_make_tmp("libvhost-user-shmem-test-XXXXXX", NULL);
-    g_assert_nonnull(q->dir);
-    q->sock_path = g_build_filename(q->dir, "vu.sock", NULL);
-    g_assert_cmpuint(strlen(q->sock_path), <, sizeof(addr.sun_path));
-    strcpy(addr.sun_path, q->sock_path);
-    q->lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    g_assert_cmpint(q->lsock, >=, 0);
-    g_assert_cmpint(bind(q->lsock, (struct sockaddr *)&addr, sizeof(addr)),
-                    ==, 0);
-    g_assert_cmpint(listen(q->lsock, 1), ==, 0);
-    q->sizes = sizes;
-    q->count = count;
-    q->thread = g_thread_new("libvhost-user", qfe_serve, q);
-
-    args = g_strdup_printf(
-        "-M q35,memory-backend=mem -m 256M -nodefaults "
-        "-object memory-backend-memfd,id=mem,size=256M,share=on "
-        "-chardev socket,id=chr0,path=%s "
-        "-device vhost-user-test-device-pci,id=vdev0,chardev=chr0,"
-        "virtio-id=27,num_vqs=1,config_size=16,addr=%d.0",
-        q->sock_path, VDEV_SLOT);
-    /* QEMU realized the device, so the back-end is ready */
-    q->qts = qtest_initf("%s", args);
-    g_assert_true(qatomic_load_acquire(&q->ready));
-    close(q->lsock);
-    pc_alloc_init(&q->alloc, q->qts, ALLOC_NO_FLAGS);
-    q->pcibus = qpci_new_pc(q->qts, &q->alloc);
-    q->pdev = qpci_device_find(q->pcibus, QPCI_DEVFN(VDEV_SLOT, 0));
-    g_assert_nonnull(q->pdev);
-    qpci_device_enable(q->pdev);
     if (count) {
         q->bar = qpci_iomap(q->pdev, SHMEM_BAR, NULL);
     }
     return q;
 }
 
-static QemuFe *qfe_start(void)
+static VuQemu *qfe_start(void)
 {
     const uint64_t sizes[] = { 0, REGION1_SIZE, 0, REGION3_SIZE };
 
     return qfe_start_with(sizes, ARRAY_SIZE(sizes));
 }
 
-static void qfe_stop(QemuFe *q)
+static void qfe_stop(VuQemu *q)
 {
-    g_free(q->pdev);
-    qpci_free_pc(q->pcibus);
-    alloc_destroy(&q->alloc);
-    qtest_quit(q->qts);
-    g_thread_join(q->thread);
-    g_assert_true(qatomic_read(&q->gone));
-    g_assert_cmpint(qatomic_read(&q->panics), ==, 0);
-    vu_deinit(&q->dev);
-    unlink(q->sock_path);
-    rmdir(q->dir);
-    g_free(q->sock_path);
-    g_free(q->dir);
-    g_free(q);
+    /* QEMU closed the connection and libvhost-user never panicked */
+    g_assert_true(vu_qemu_stop(q, false));
 }
 
 /*
  * The regions per x-query-virtio-shmem: "shmid:size" each, and each
  * mapping as " offset+len" (":ro" when read-only), separated by "; "
  */
-static char *qfe_query(QemuFe *q)
+static char *qfe_query(VuQemu *q)
 {
     QDict *resp = qtest_qmp(q->qts, "{'execute': 'x-query-virtio-shmem'}");
     QList *devs = qdict_get_qlist(resp, "return");
@@ -773,7 +650,7 @@ static char *qfe_query(QemuFe *q)
 #define REGION3_IN_BAR  REGION1_SIZE    /* back to back, by shmid */
 
 /* What the guest reads at @off of the shared memory BAR */
-static uint64_t bar_readq(QemuFe *q, uint64_t off)
+static uint64_t bar_readq(VuQemu *q, uint64_t off)
 {
     return qpci_io_readq(q->pdev, q->bar, off);
 }
@@ -781,7 +658,7 @@ static uint64_t bar_readq(QemuFe *q, uint64_t off)
 /* Mappings made through libvhost-user are what the guest sees */
 static void test_qemu_map(void)
 {
-    QemuFe *q = qfe_start();
+    VuQemu *q = qfe_start();
     uint64_t page = qemu_real_host_page_size();
     int memfd = memfd_new(4 * page);
     uint64_t *mem = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -855,7 +732,7 @@ static void test_qemu_map(void)
 /* A back-end without regions: QEMU gets no F_SHMEM, mapping is refused */
 static void test_qemu_no_regions(void)
 {
-    QemuFe *q = qfe_start_with(NULL, 0);
+    VuQemu *q = qfe_start_with(NULL, 0);
     uint64_t page = qemu_real_host_page_size();
     int memfd = memfd_new(page);
     QDict *resp;

@@ -36,7 +36,6 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include "libqtest.h"
 #include "qapi/error.h"
 #include "qemu/cutils.h"
@@ -51,12 +50,11 @@
 #include "libqos/libqos-malloc.h"
 #include "libqos/malloc-pc.h"
 #include "libqos/pci-pc.h"
-#include "libvhost-user.h"
+#include "libvhost-user-qemu.h"
 
 #define PROTOCOL_F(f)   (1ULL << VHOST_USER_PROTOCOL_F_##f)
 #define VERSION         0x1
-#define VDEV_SLOT       4
-#define SHMEM_BAR       2
+#define SHMEM_BAR       VU_QEMU_SHMEM_BAR
 #define SHMID           0
 /* Pages of the memfd the mappings cycle through */
 #define MEMFD_PAGES     64
@@ -463,71 +461,8 @@ static QDict *run_floor(int memfd, bool process, const char *what)
 
 /* QEMU as the front-end */
 
-typedef struct QemuFe {
-    VuDev dev;
-    VuDevIface iface;
-    char *dir;
-    char *sock_path;
-    GThread *thread;
-    int lsock;
-    bool ready;
-    bool gone;
-    QTestState *qts;
-    QGuestAllocator alloc;
-    QPCIBus *pcibus;
-    QPCIDevice *pdev;
-    QPCIBar bar;
-    char *accel;        /* what QEMU runs with, per QMP */
-} QemuFe;
-
-static int qemu_process_msg(VuDev *dev, VhostUserMsg *msg, int *do_reply)
-{
-    if (msg->request == VHOST_USER_NONE) {
-        /* End of the connection: libvhost-user would exit() */
-        qatomic_set(&container_of(dev, QemuFe, dev)->gone, true);
-        *do_reply = 0;
-        return 1;
-    }
-    return 0;
-}
-
-static int qemu_get_config(VuDev *dev, uint8_t *config, uint32_t len)
-{
-    memset(config, 0, len);
-    return 0;
-}
-
-static int qemu_set_config(VuDev *dev, const uint8_t *data, uint32_t offset,
-                           uint32_t size, uint32_t flags)
-{
-    return 0;
-}
-
-/* The back-end's main thread: takes QEMU's connection and serves it */
-static gpointer qemu_serve(gpointer opaque)
-{
-    QemuFe *q = opaque;
-    int sock = accept(q->lsock, NULL, NULL);
-
-    g_assert_cmpint(sock, >=, 0);
-    g_assert_true(vu_init(&q->dev, 1, sock, bench_panic, NULL, no_watch,
-                          no_remove_watch, &q->iface));
-    g_assert_true(vu_set_shmem_regions(&q->dev, &region_size, 1));
-    qatomic_store_release(&q->ready, true);
-
-    while (!qatomic_read(&q->gone)) {
-        struct pollfd pfd = { .fd = q->dev.sock, .events = POLLIN };
-
-        if (poll(&pfd, 1, -1) < 0) {
-            g_assert_cmpint(errno, ==, EINTR);
-            continue;
-        }
-        if (!vu_dispatch(&q->dev)) {
-            break;
-        }
-    }
-    return NULL;
-}
+/* The accelerator QEMU runs with, per QMP */
+static char *qemu_accel;
 
 static char *qemu_query_accel(QTestState *qts)
 {
@@ -538,76 +473,36 @@ static char *qemu_query_accel(QTestState *qts)
     return g_strdup(kvm ? "kvm" : opt_accel ? opt_accel : "qtest");
 }
 
-static QemuFe *qemu_start(void)
+static VuQemu *qemu_start(void)
 {
-    QemuFe *q = g_new0(QemuFe, 1);
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
     g_autofree char *accel = NULL;
     uint64_t bar_size;
-
-    q->iface.process_msg = qemu_process_msg;
-    q->iface.get_config = qemu_get_config;
-    q->iface.set_config = qemu_set_config;
-    q->dir = g_dir_make_tmp("vhost-user-shmem-bench-XXXXXX", NULL);
-    g_assert_nonnull(q->dir);
-    q->sock_path = g_build_filename(q->dir, "vu.sock", NULL);
-    g_assert_cmpuint(strlen(q->sock_path), <, sizeof(addr.sun_path));
-    strcpy(addr.sun_path, q->sock_path);
-    q->lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    g_assert_cmpint(q->lsock, >=, 0);
-    g_assert_cmpint(bind(q->lsock, (struct sockaddr *)&addr, sizeof(addr)),
-                    ==, 0);
-    g_assert_cmpint(listen(q->lsock, 1), ==, 0);
-    q->thread = g_thread_new("libvhost-user", qemu_serve, q);
+    VuQemu *q;
 
     /* With another accelerator, keep the vCPUs stopped: qtest drives it */
-    accel = opt_accel ? g_strdup_printf("-accel %s -S ", opt_accel)
+    accel = opt_accel ? g_strdup_printf("-accel %s -S", opt_accel)
                       : g_strdup("");
-    q->qts = qtest_initf(
-        "%s-M q35,memory-backend=mem -m 256M -nodefaults "
-        "-object memory-backend-memfd,id=mem,size=256M,share=on "
-        "-chardev socket,id=chr0,path=%s "
-        "-device vhost-user-test-device-pci,id=vdev0,chardev=chr0,"
-        "virtio-id=27,num_vqs=1,config_size=16,addr=%d.0",
-        accel, q->sock_path, VDEV_SLOT);
-    g_assert_true(qatomic_load_acquire(&q->ready));
-    close(q->lsock);
+    q = vu_qemu_start(accel, &region_size, 1);
     /* Its threads are all up once it answers QMP */
     pin_process(qtest_pid(q->qts), cpu_peer);
-    q->accel = qemu_query_accel(q->qts);
+    qemu_accel = qemu_query_accel(q->qts);
 
     /* What a guest driver does: the BAR in guest physical memory */
-    pc_alloc_init(&q->alloc, q->qts, ALLOC_NO_FLAGS);
-    q->pcibus = qpci_new_pc(q->qts, &q->alloc);
-    q->pdev = qpci_device_find(q->pcibus, QPCI_DEVFN(VDEV_SLOT, 0));
-    g_assert_nonnull(q->pdev);
-    qpci_device_enable(q->pdev);
     q->bar = qpci_iomap(q->pdev, SHMEM_BAR, &bar_size);
     g_assert_cmphex(bar_size, ==, region_size);
     return q;
 }
 
 /* With @dead, QEMU is gone already: libqtest would abort on its status */
-static void qemu_stop(QemuFe *q, bool dead)
+static void qemu_stop(VuQemu *q, bool dead)
 {
-    g_free(q->pdev);
-    qpci_free_pc(q->pcibus);
-    alloc_destroy(&q->alloc);
-    if (!dead) {
-        qtest_quit(q->qts);
-    }
-    g_thread_join(q->thread);
-    vu_deinit(&q->dev);
-    unlink(q->sock_path);
-    rmdir(q->dir);
-    g_free(q->sock_path);
-    g_free(q->dir);
-    g_free(q->accel);
-    g_free(q);
+    vu_qemu_stop(q, dead);
+    g_free(qemu_accel);
+    qemu_accel = NULL;
 }
 
 /* Live mappings of the region, per x-query-virtio-shmem */
-static int qemu_count_mappings(QemuFe *q)
+static int qemu_count_mappings(VuQemu *q)
 {
     QDict *resp = qtest_qmp(q->qts, "{'execute': 'x-query-virtio-shmem'}");
     QList *devs = qdict_get_qlist(resp, "return");
@@ -633,13 +528,13 @@ static int qemu_count_mappings(QemuFe *q)
  * ranges 'info mtree -f' marks with its name (KVM) in each flatview.
  * -1 when the accelerator has none.
  */
-static int qemu_count_slots(QemuFe *q)
+static int qemu_count_slots(VuQemu *q)
 {
     g_autofree char *out = NULL;
     g_auto(GStrv) lines = NULL;
     int most = -1, cur = 0;
 
-    if (strcmp(q->accel, "kvm")) {
+    if (strcmp(qemu_accel, "kvm")) {
         return -1;
     }
     out = qtest_hmp(q->qts, "info mtree -f");
@@ -672,7 +567,7 @@ static int max_live(void)
 }
 
 /* The guest reads mapping @i through the BAR as the memfd has it */
-static bool qemu_check_data(QemuFe *q, int memfd, int i)
+static bool qemu_check_data(VuQemu *q, int memfd, int i)
 {
     g_autofree uint8_t *want = g_malloc(page);
     g_autofree uint8_t *got = g_malloc(page);
@@ -688,7 +583,7 @@ static bool qemu_check_data(QemuFe *q, int memfd, int i)
  * @times[i]; stops early, returning the count reached, when a MAP fails or
  * when @deadline (monotonic ns, 0: none) passes.  *@err gets the errno.
  */
-static int fill(QemuFe *q, int memfd, int from, int to, int64_t *times,
+static int fill(VuQemu *q, int memfd, int from, int to, int64_t *times,
                 int64_t deadline, int *err)
 {
     int i;
@@ -723,7 +618,7 @@ typedef struct Refusal {
  * With @live mappings in place: requests QEMU must refuse, each checked
  * to leave every mapping in place.  Returns a QDict of what happened.
  */
-static QDict *run_refusals(QemuFe *q, int memfd, int live)
+static QDict *run_refusals(VuQemu *q, int memfd, int live)
 {
     const Refusal cases[] = {
         { "map over a live mapping", false, 0, live_offset(0), page },
@@ -822,7 +717,7 @@ static int proc_count_vmas(pid_t pid)
  * check that it lost nothing and keeps running, and put the limit back.
  * *@live counts the mappings made meanwhile.
  */
-static QDict *run_fd_exhaustion(QemuFe *q, int memfd, int *live)
+static QDict *run_fd_exhaustion(VuQemu *q, int memfd, int *live)
 {
     pid_t pid = qtest_pid(q->qts);
     struct rlimit old, low;
@@ -906,7 +801,7 @@ static int64_t fill_median(const int64_t *times, int to)
  * RLIMIT_NOFILE and vm.max_map_count: where mapping would stop for lack
  * of them.  @fds0 and @vmas0 were counted with no mapping.
  */
-static void qemu_resources(QemuFe *q, QDict *cap, int live, int fds0,
+static void qemu_resources(VuQemu *q, QDict *cap, int live, int fds0,
                            int vmas0)
 {
     pid_t pid = qtest_pid(q->qts);
@@ -980,7 +875,7 @@ static QList *parse_live_levels(void)
  * ratio of each round's medians shows the cost of the emulator's work with
  * less noise from whatever else the host runs meanwhile.
  */
-static QDict *run_interleaved(QemuFe *q, int memfd)
+static QDict *run_interleaved(VuQemu *q, int memfd)
 {
     const int pairs = 200;
     g_autofree int64_t *ratio = g_new(int64_t, opt_rounds);
@@ -1033,7 +928,7 @@ static QDict *run_interleaved(QemuFe *q, int memfd)
  * After QEMU refused a MAP at its limit: what is left of the @live
  * mappings, and whether QEMU still answers
  */
-static QDict *check_refusal(QemuFe *q, int memfd, int live)
+static QDict *check_refusal(VuQemu *q, int memfd, int live)
 {
     QDict *d = qdict_new();
     QDict *resp = qtest_qmp(q->qts, "{'execute': 'query-status'}");
@@ -1059,7 +954,7 @@ static QDict *check_refusal(QemuFe *q, int memfd, int live)
  * After a failed request: whether QEMU died (then it says so, and
  * records it in @d)
  */
-static bool qemu_died(QemuFe *q, QDict *d, int live)
+static bool qemu_died(VuQemu *q, QDict *d, int live)
 {
     int i;
 
@@ -1086,7 +981,7 @@ static void run_qemu(QDict *out, int memfd)
     QDict *cap = qdict_new();
     int target = MIN(MAX(opt_capacity, 0), max_live());
     g_autofree int64_t *times = g_new0(int64_t, max_live() + 1);
-    QemuFe *q = qemu_start();
+    VuQemu *q = qemu_start();
     QListEntry *e;
     int live = 0, err = 0, slots, fds0, vmas0;
     int64_t t0, deadline;
@@ -1096,13 +991,13 @@ static void run_qemu(QDict *out, int memfd)
     vmas0 = proc_count_vmas(qtest_pid(q->qts));
 
     printf("QEMU accelerator: %s; region %" PRIu64 " MiB in BAR %d at 0x%"
-           PRIx64 "\n", q->accel, region_size / MiB, SHMEM_BAR,
+           PRIx64 "\n", qemu_accel, region_size / MiB, SHMEM_BAR,
            (uint64_t)q->bar.addr);
-    qdict_put_str(out, "accel", q->accel);
+    qdict_put_str(out, "accel", qemu_accel);
     slots = qemu_count_slots(q);
     qdict_put_int(out, "slots_before", slots);
     if (slots >= 0) {
-        printf("%s memory slots in use before any mapping: %d\n", q->accel,
+        printf("%s memory slots in use before any mapping: %d\n", qemu_accel,
                slots);
     }
 
@@ -1208,7 +1103,7 @@ static void run_qemu(QDict *out, int memfd)
         slots = qemu_count_slots(q);
         if (slots >= 0) {
             qdict_put_int(cap, "slots", slots);
-            printf("  %s memory slots in use: %d\n", q->accel, slots);
+            printf("  %s memory slots in use: %d\n", qemu_accel, slots);
         }
         qemu_resources(q, cap, live, fds0, vmas0);
     }

@@ -1,0 +1,56 @@
+/*
+ * A QEMU under qtest whose vhost-user-test-device-pci has libvhost-user,
+ * in a thread of the test, as its back-end
+ *
+ * Copyright (c) 2026 The QEMU fork developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef LIBVHOST_USER_QEMU_H
+#define LIBVHOST_USER_QEMU_H
+
+#include "libqtest.h"
+#include "libqos/libqos-malloc.h"
+#include "libqos/pci-pc.h"
+#include "libvhost-user.h"
+
+/* Where the device sits, and the BAR of its shared memory regions */
+#define VU_QEMU_SLOT        4
+#define VU_QEMU_SHMEM_BAR   2
+
+typedef struct VuQemu {
+    VuDev dev;
+    VuDevIface iface;
+    char *dir;
+    char *sock_path;
+    GThread *thread;
+    int lsock;
+    const uint64_t *sizes;
+    unsigned int count;
+    bool ready;         /* the thread set up dev */
+    bool gone;          /* QEMU closed the connection */
+    int panics;
+    QTestState *qts;
+    QGuestAllocator alloc;
+    QPCIBus *pcibus;
+    QPCIDevice *pdev;   /* the device, memory decoding enabled */
+    QPCIBar bar;        /* for the caller to map */
+} VuQemu;
+
+/*
+ * Start QEMU with @extra_args before the machine options and a
+ * vhost-user-test-device-pci (virtio-pmem's id) whose back-end declares the
+ * shared memory regions @sizes, by shmid, for the first @count shmids.
+ */
+VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
+                      unsigned int count);
+
+/*
+ * Quit QEMU (unless @qemu_dead: it is gone already) and free everything.
+ * Returns whether the back-end saw QEMU close the connection and never
+ * panicked.
+ */
+bool vu_qemu_stop(VuQemu *q, bool qemu_dead);
+
+#endif
