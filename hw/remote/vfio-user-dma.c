@@ -76,10 +76,9 @@ static MemTxResult vfu_dma_failed(VfuDma *dma, uint64_t iova, hwaddr len,
                   PRIx64 " failed: %s\n", is_write ? "write" : "read", len,
                   iova, strerror(err));
 
-    if (err == ENOTCONN && dma->connected) {
-        /* libvfio-user has reset the context and closed the socket. */
+    /* The client's own error reply may say ENOTCONN too. */
+    if (err == ENOTCONN && dma->connected && dma->lost(dma->opaque)) {
         dma->connected = false;
-        dma->lost(dma->opaque);
     }
     return MEMTX_ERROR;
 }

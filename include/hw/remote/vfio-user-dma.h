@@ -29,8 +29,11 @@ typedef struct VfuDmaStats {
     uint64_t errors;            /* device accesses that failed */
 } VfuDmaStats;
 
-/* Called from a bottom half once the client connection is gone. */
-typedef void VfuDmaLostFunc(void *opaque);
+/*
+ * Called in the middle of a device access when a transfer failed with
+ * ENOTCONN; returns whether libvfio-user dropped the connection.
+ */
+typedef bool VfuDmaLostFunc(void *opaque);
 
 /**
  * vfu_dma_new: serve device DMA to client ranges shared without an fd
@@ -40,7 +43,7 @@ typedef void VfuDmaLostFunc(void *opaque);
  * @root: root MemoryRegion of the device's DMA address space
  * @block: move each access in one call (false: the memory core's
  *         pieces of at most 8 bytes, for comparison)
- * @lost: called when a DMA transfer found the connection gone
+ * @lost: called when a DMA transfer may have found the connection gone
  * @opaque: for @lost
  *
  * Also puts a background region under @root, so that device accesses
