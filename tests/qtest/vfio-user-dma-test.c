@@ -154,6 +154,33 @@ static void test_edu_anon(void)
     vfu_pair_free(p);
 }
 
+/*
+ * x-dma-block=off: the memory core's pieces of at most 8 bytes, one
+ * message each; the counts above are what the block hook saves
+ */
+static void test_edu_pieces(void)
+{
+    VfuPair *p = vfu_pair_start(VFU_EDU_SERVER_ARGS, "\"x-dma-block\":false",
+                                NULL, NULL);
+    uint64_t buf = guest_alloc(&p->alloc, 2 * VFU_EDU_BUF_SIZE);
+    uint8_t data[VFU_EDU_BUF_SIZE], got[VFU_EDU_BUF_SIZE];
+    VfuStats a, b;
+
+    fill_random(data, sizeof(data));
+    qtest_memwrite(p->client, buf, data, sizeof(data));
+    a = stats(p);
+    g_assert(vfu_edu_dma(p, buf, VFU_EDU_BUF, sizeof(data), false));
+    g_assert(vfu_edu_dma(p, VFU_EDU_BUF, buf + VFU_EDU_BUF_SIZE,
+                         sizeof(data), true));
+    b = stats(p);
+    qtest_memread(p->client, buf + VFU_EDU_BUF_SIZE, got, sizeof(got));
+    g_assert(memcmp(got, data, sizeof(data)) == 0);
+    g_assert_cmpuint(b.read_msgs - a.read_msgs, ==, sizeof(data) / 8);
+    g_assert_cmpuint(b.write_msgs - a.write_msgs, ==, sizeof(data) / 8);
+    g_assert_cmpuint(b.errors, ==, a.errors);
+    vfu_pair_free(p);
+}
+
 /* The client takes DMA requests on its only socket */
 static void test_edu_no_twin_socket(void)
 {
@@ -576,6 +603,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-dma/edu/anon", test_edu_anon);
     qtest_add_func("/vfio-user-dma/edu/no-twin-socket",
                    test_edu_no_twin_socket);
+    qtest_add_func("/vfio-user-dma/edu/pieces", test_edu_pieces);
     qtest_add_func("/vfio-user-dma/edu/fd-shared", test_edu_fd_shared);
     qtest_add_func("/vfio-user-dma/edu/mixed", test_edu_mixed);
     qtest_add_func("/vfio-user-dma/nvme/sgl", test_nvme_sgl);
