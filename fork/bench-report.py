@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The table of 'make bench' (fork/bench.sh) from the parts' JSON files.
 
-Reads shmem-qtest.json, shmem-kvm.json and guest-read.json from --dir
-(each may be missing), prints the figures, the ratios and the targets, and
-writes everything to results.json there.
+Reads shmem-qtest.json, shmem-kvm.json, guest-read.json and
+vfio-user-dma.json from --dir (each may be missing), prints the figures,
+the ratios and the targets, and writes everything to results.json there.
 """
 
 import argparse
@@ -19,6 +19,8 @@ LIVE_RATIO_MAX = 2.0        # 4096 live: at most 2x 0 live
 LIVE_TARGET = 4096
 LIVE_MEASURED_MIN = 4000    # QEMU aborts at 4087 mappings: 4000 stands in
 BANDWIDTH_MIN = 0.90        # region read at least 90% of RAM read
+VFU_MSG_FD_MIN = 0.5        # vfio-user DMA by message >= 0.5x shared, 1 MiB
+VFU_BLOCK_MIN = 50.0        # and >= 50x the 8-byte pieces, 64 KiB
 
 
 def load(directory, name):
@@ -311,6 +313,50 @@ def part3(r, qtest, kvm, kvm_memslots, directory):
             refusals(r, run)
 
 
+def vfu_size(n):
+    return "%d MiB" % (n >> 20) if n >= 1 << 20 else "%d KiB" % (n >> 10)
+
+
+def part4(r, vfu):
+    r.out("4. Device DMA through vfio-user: nvme on null-co exported by "
+          "x-vfio-user-server, QD1, one SGL data block per command")
+    if not vfu:
+        r.out("  (not run)")
+        return
+    r.out("  median MB/s of %s s in %d runs per point (8-byte pieces: %s s "
+          "in %d); messages per command from the server's statistics" %
+          (vfu["time_per_point"], vfu["runs"], vfu["slow_time_per_point"],
+           vfu["slow_runs"]))
+    r.out("  %-10s %-5s %-6s %10s %8s %10s %10s" %
+          ("", "", "", "MB/s", "cmds", "DMA_READ", "DMA_WRITE"))
+    mbps = {}
+    for c in vfu["configs"]:
+        for p in c["points"]:
+            mbps[(c["name"], p["op"], p["size"])] = p["mbps"]
+            msgs = ("%10.1f %10.1f" % (p["dma_read_msgs_per_op"],
+                                        p["dma_write_msgs_per_op"])
+                    if "dma_read_msgs_per_op" in p else "")
+            r.out("  %-10s %-5s %-6s %10.1f %8d %s%s" %
+                  (c["name"], p["op"], vfu_size(p["size"]), p["mbps"],
+                   p["ops"], msgs,
+                   "  %d DMA ERRORS" % p["dma_errors"]
+                   if p.get("dma_errors") else ""))
+    r.out("  fd: client RAM in a shared memfd; msg: anonymous client RAM, "
+          "DMA by message; msg-8byte: the same, server x-dma-block=off")
+    for a, b, size, limit in (("msg", "fd", 1 << 20, VFU_MSG_FD_MIN),
+                              ("msg", "msg-8byte", 64 << 10, VFU_BLOCK_MIN)):
+        for op in ("read", "write"):
+            x = mbps.get((a, op, size))
+            y = mbps.get((b, op, size))
+            if not x or not y:
+                r.out("  Target: %s/%s %s %s: not measured" %
+                      (a, b, op, vfu_size(size)))
+                continue
+            r.target("%s/%s %s %s >= %g" % (a, b, op, vfu_size(size), limit),
+                     x / y >= limit, x / y, limit,
+                     "%.2fx: %.1f against %.1f MB/s" % (x / y, x, y))
+
+
 def environment(seconds):
     env = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -343,13 +389,15 @@ def main():
     kvm = load(args.dir, "shmem-kvm.json")
     guest = load(args.dir, "guest-read.json")
     guest_disk = load(args.dir, "guest-read-disk.json")
+    vfu = load(args.dir, "vfio-user-dma.json")
     if kvm and kvm.get("accel") != "kvm":
         kvm = None                      # KVM did not start: QEMU fell back
     kvm_memslots = int(args.kvm_memslots) if args.kvm_memslots else None
     env = environment(args.seconds)
 
     r = Report()
-    r.out("VIRTIO Shared Memory benchmark (make bench), %s, %s CPUs, "
+    r.out("VIRTIO Shared Memory and vfio-user DMA benchmark (make bench), "
+          "%s, %s CPUs, "
           "Linux %s, load %s" % (env["date"], env["cpus"], env["kernel"],
                                  " ".join(env["loadavg"])))
     r.out()
@@ -358,6 +406,8 @@ def main():
     part2(r, guest, guest_disk)
     r.out()
     part3(r, qtest, kvm, kvm_memslots, args.dir)
+    r.out()
+    part4(r, vfu)
     r.out()
     met = sum(t["met"] for t in r.targets)
     r.out("Targets met: %d of %d%s.  Raw results: %s/results.json; %d s." %
@@ -372,6 +422,7 @@ def main():
                    "shmem_kvm": kvm, "shmem_samecpu": same,
                    "guest_read": guest,
                    "guest_read_disk": guest_disk,
+                   "vfio_user_dma": vfu,
                    "failed": args.failed.split()}, f, indent=2)
 
 

@@ -1,5 +1,6 @@
 #!/bin/sh
-# make bench: benchmarks of vhost-user VIRTIO Shared Memory.
+# make bench: benchmarks of vhost-user VIRTIO Shared Memory and of
+# vfio-user device DMA.
 #
 # Usage: fork/bench.sh [--quick]
 #
@@ -18,6 +19,11 @@
 #      minute or until QEMU refuses (or dies: the 10.2.2 memory core
 #      aborts at about 4087 sections), counts KVM memory slots, and shows
 #      that refused requests lose nothing.
+#   4. Device DMA through vfio-user: tests/qtest/vfio-user-dma-bench, an
+#      nvme exported by x-vfio-user-server on null-co, driven from the
+#      client QEMU's memory at QD1 with 4 KiB, 64 KiB and 1 MiB Reads and
+#      Writes: client RAM shared (memfd), unshared (DMA by message), and
+#      unshared with the server's x-dma-block=off (8-byte pieces).
 #
 # Prints a table with the figures, the ratios and the targets met, and
 # leaves the raw results in build/bench/: results.json (everything),
@@ -25,11 +31,12 @@
 # test: it exits 0 with figures, whatever they are, and 1 only when a part
 # could not run.  About 5 to 7 minutes on 2 CPUs; --quick (a smoke run,
 # about a minute) stops at 1024 live mappings and shortens everything.
+# Part 4 alone: BENCH_SKIP="qtest kvm guest".
 #
 # Environment: BENCH_OUT (build/bench), BENCH_SKIP (words among 'qtest kvm
-# guest': parts to leave out), BENCH_QEMU (the emulator of parts 1 and 3,
-# to compare builds), QEMU (the guest's), and what tests/guest/boot.sh
-# takes (GUEST_ACCEL...).
+# guest vfio': parts to leave out), BENCH_QEMU (the emulator of parts 1, 3
+# and 4, to compare builds), QEMU (the guest's), and what
+# tests/guest/boot.sh takes (GUEST_ACCEL...).
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,10 +67,12 @@ msg() {
 # The emulator, the benchmark and the back-end: 'make bench' built them
 # already, by hand they may be missing
 ninja -C "$obj_dir" qemu-system-x86_64 tests/qtest/vhost-user-shmem-bench \
+    tests/qtest/vfio-user-dma-bench \
     contrib/vhost-user-pmem/vhost-user-pmem >/dev/null ||
     { msg "cannot build what the benchmarks need"; exit 1; }
 export QTEST_QEMU_BINARY="${BENCH_QEMU:-$obj_dir/qemu-system-x86_64}"
 bench="$obj_dir/tests/qtest/vhost-user-shmem-bench"
+vfio_bench="$obj_dir/tests/qtest/vfio-user-dma-bench"
 
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.log "$out/summary.txt"
@@ -105,6 +114,7 @@ if $quick; then
     kvm_args="-n 300 --level-budget 5 --live 0,256 --refuse-at 256
               --capacity 512 --capacity-budget 5 --rounds 2"
     same_args="-n 300 --live 0 --capacity 0 --rounds 4"
+    vfio_args="--time 0.5 --runs 3 --slow-time 1"
     export BENCH_PMEM_MIB=64 BENCH_PMEM_REPS=3 BENCH_PMEM_PASSES=2
 else
     # Mapping 4000 takes 2 to 4 minutes (each MAP costs O(n^2) in QEMU's
@@ -116,6 +126,9 @@ else
     kvm_args="-n 2000 --level-budget 10 --live 0,256,1024 --refuse-at 1024
               --capacity 2048 --capacity-budget 30 --rounds 4"
     same_args="-n 2000 --live 0 --capacity 0"
+    # 1.5 s per point in 5 runs; the 8-byte pieces 3 s in 3 runs: about
+    # 45 s in all
+    vfio_args="--time 1.5 --runs 5 --slow-time 3 --slow-runs 3"
 fi
 
 case "$skip" in
@@ -175,6 +188,16 @@ case "$skip" in
             msg "guest-read-disk: the back-end's file in $disk"
             guest_part guest-read-disk "$disk"
         fi
+        ;;
+esac
+
+# Part 4: libqtest's '# starting QEMU' lines stay in the log
+case "$skip" in
+    *" vfio "*) msg "vfio: skipped (BENCH_SKIP)" ;;
+    *)
+        # shellcheck disable=SC2086
+        part vfio-user-dma "$vfio_bench" $vfio_args \
+            --json "$out/vfio-user-dma.json"
         ;;
 esac
 
