@@ -43,13 +43,9 @@ WRITES="4096:0:$MIB 65536:$MIB:$((2 * MIB)) $MIB:$((3 * MIB)):$((4 * MIB))"
 WRITE_END=$((7 * MIB))
 GUEST_MEM=${GUEST_MEM:-512M}
 export GUEST_MEM
-# pci=nomsi: the NVMe driver on INTx.  The vfio-user client emulates the
-# MSI-X table and never tells the server that a vector is unmasked, so
-# the server's nvme keeps every MSI-X vector masked and its interrupts
-# never come (the driver only finds its completions when a command times
-# out).  The short timeouts bound a boot where the device misbehaves: the
-# built-in driver's probe holds back /init.
-KERNEL_ARGS="pci=nomsi nvme_core.admin_timeout=10 nvme_core.io_timeout=10"
+# The NVMe driver uses MSI-X.  The short timeouts bound a boot where the
+# device misbehaves: the built-in driver's probe holds back /init.
+KERNEL_ARGS="nvme_core.admin_timeout=10 nvme_core.io_timeout=10"
 
 [ -x "$QEMU" ] || guest_skip "no emulator at $QEMU (build it, or set QEMU)"
 guest_need_tools python3 md5sum dd mkfifo timeout

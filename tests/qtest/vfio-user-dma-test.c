@@ -12,6 +12,7 @@
 #include "qemu/units.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
+#include "standard-headers/linux/pci_regs.h"
 #include "libqtest.h"
 #include "vfio-user-pair.h"
 
@@ -385,6 +386,46 @@ static void test_nvme_fd_shared(void)
     vfu_pair_free(p);
 }
 
+/*
+ * MSI-X through the pair: the client emulates the table its guest
+ * programs, so the server must fire its vectors for the client to mask
+ * or deliver.  Vector 0 (the admin queue's) points at client RAM, where
+ * the client's MSI write lands.
+ */
+static void test_nvme_msix(void)
+{
+    g_autofree char *args = vfu_nvme_server_args(NULL);
+    VfuPair *p = vfu_pair_start(args, NULL, NULL, NULL);
+    uint64_t msg_addr = guest_alloc(&p->alloc, 4096);
+    uint8_t cap = qpci_find_capability(p->dev, PCI_CAP_ID_MSIX, 0);
+    uint32_t table;
+    uint16_t ctrl;
+    VfuNvme n;
+
+    g_assert(cap);
+    table = qpci_config_readl(p->dev, cap + PCI_MSIX_TABLE);
+    /* nvme keeps its table in BAR 0, which the pair maps */
+    g_assert_cmpuint(table & PCI_MSIX_TABLE_BIR, ==, 0);
+    table &= PCI_MSIX_TABLE_OFFSET;
+
+    qtest_writel(p->client, msg_addr, 0);
+    qpci_io_writel(p->dev, p->bar0, table + PCI_MSIX_ENTRY_LOWER_ADDR,
+                   (uint32_t)msg_addr);
+    qpci_io_writel(p->dev, p->bar0, table + PCI_MSIX_ENTRY_UPPER_ADDR,
+                   msg_addr >> 32);
+    qpci_io_writel(p->dev, p->bar0, table + PCI_MSIX_ENTRY_DATA,
+                   0x5eed0001);
+    qpci_io_writel(p->dev, p->bar0, table + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+    ctrl = qpci_config_readw(p->dev, cap + PCI_MSIX_FLAGS);
+    qpci_config_writew(p->dev, cap + PCI_MSIX_FLAGS,
+                       ctrl | PCI_MSIX_FLAGS_ENABLE);
+
+    /* Admin commands complete on vector 0 */
+    vfu_nvme_init(&n, p);
+    g_assert_cmphex(qtest_readl(p->client, msg_addr), ==, 0x5eed0001);
+    vfu_pair_free(p);
+}
+
 /* I/O completions posted and not yet taken by vfu_nvme_wait() */
 static int nvme_peek_done(VfuNvme *n)
 {
@@ -609,6 +650,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-dma/nvme/sgl", test_nvme_sgl);
     qtest_add_func("/vfio-user-dma/nvme/prp", test_nvme_prp);
     qtest_add_func("/vfio-user-dma/nvme/fd-shared", test_nvme_fd_shared);
+    qtest_add_func("/vfio-user-dma/nvme/msix", test_nvme_msix);
     qtest_add_func("/vfio-user-dma/nvme/poll-during-dma",
                    test_nvme_poll_during_dma);
     qtest_add_func("/vfio-user-dma/nvme/unmapped", test_nvme_unmapped);
