@@ -269,8 +269,8 @@ static const MemoryRegionOps vfu_dma_unmapped_ops = {
     },
 };
 
+/* The caller initializes range->mr. */
 static VfuDmaRange *vfu_dma_range_new(VfuDma *dma, const char *name,
-                                      const MemoryRegionOps *ops,
                                       hwaddr iova, uint64_t size)
 {
     VfuDmaRange *range = VFU_DMA_RANGE(object_new(TYPE_VFU_DMA_RANGE));
@@ -280,8 +280,6 @@ static VfuDmaRange *vfu_dma_range_new(VfuDma *dma, const char *name,
     range->size = size;
     object_property_add_child(dma->owner, name, OBJECT(range));
     object_unref(OBJECT(range));
-    memory_region_init_io(&range->mr, OBJECT(range), ops, range, name,
-                          size);
     return range;
 }
 
@@ -299,14 +297,24 @@ void vfu_dma_add_range(VfuDma *dma, const vfu_dma_info_t *info)
     uint64_t size = info->iova.iov_len;
     g_autofree char *name = g_strdup_printf("dma-range-0x%" HWADDR_PRIx,
                                             iova);
-    VfuDmaRange *range;
+    VfuDmaRange *range = vfu_dma_range_new(dma, name, iova, size);
 
-    range = vfu_dma_range_new(dma, name, dma->block ? &vfu_dma_block_ops
-                                                    : &vfu_dma_piece_ops,
-                              iova, size);
+    if (info->vaddr) {
+        /* Shared by fd: libvfio-user has mapped it */
+        memory_region_init_ram_ptr(&range->mr, OBJECT(range), name, size,
+                                   info->vaddr);
+        /* A write to a read-only mapping would kill the server. */
+        memory_region_set_readonly(&range->mr, !(info->prot & PROT_WRITE));
+        trace_vfu_dma_register(iova, size);
+    } else {
+        memory_region_init_io(&range->mr, OBJECT(range),
+                              dma->block ? &vfu_dma_block_ops
+                                         : &vfu_dma_piece_ops,
+                              range, name, size);
+        trace_vfu_dma_msg_register(iova, size, info->prot);
+    }
     QLIST_INSERT_HEAD(&dma->ranges, range, next);
     memory_region_add_subregion(dma->root, iova, &range->mr);
-    trace_vfu_dma_msg_register(iova, size, info->prot);
 }
 
 bool vfu_dma_del_range(VfuDma *dma, hwaddr iova)
@@ -317,7 +325,7 @@ bool vfu_dma_del_range(VfuDma *dma, hwaddr iova)
         if (range->iova == iova) {
             QLIST_REMOVE(range, next);
             vfu_dma_range_remove(dma, range);
-            trace_vfu_dma_msg_unregister(iova);
+            trace_vfu_dma_unregister(iova);
             return true;
         }
     }
@@ -339,9 +347,11 @@ VfuDma *vfu_dma_new(Object *owner, vfu_ctx_t *ctx, MemoryRegion *root,
     dma->sg = g_malloc0(dma_sg_size());
     QLIST_INIT(&dma->ranges);
 
-    dma->unmapped = vfu_dma_range_new(dma, "dma-unmapped",
-                                      &vfu_dma_unmapped_ops, 0,
+    dma->unmapped = vfu_dma_range_new(dma, "dma-unmapped", 0,
                                       memory_region_size(root));
+    memory_region_init_io(&dma->unmapped->mr, OBJECT(dma->unmapped),
+                          &vfu_dma_unmapped_ops, dma->unmapped,
+                          "dma-unmapped", memory_region_size(root));
     memory_region_add_subregion_overlap(root, 0, &dma->unmapped->mr, -1);
     return dma;
 }

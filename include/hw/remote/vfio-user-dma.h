@@ -55,10 +55,13 @@ VfuDma *vfu_dma_new(Object *owner, vfu_ctx_t *ctx, MemoryRegion *root,
 /* Removes every range and the background region. */
 void vfu_dma_free(VfuDma *dma);
 
-/* A range the client registered without an fd (info->vaddr is NULL). */
+/*
+ * A range the client registered: mapped memory if it came with an fd
+ * (info->vaddr), else reached by message.
+ */
 void vfu_dma_add_range(VfuDma *dma, const vfu_dma_info_t *info);
 
-/* Returns false if no message-backed range starts at @iova. */
+/* Returns false if no range starts at @iova. */
 bool vfu_dma_del_range(VfuDma *dma, hwaddr iova);
 
 const VfuDmaStats *vfu_dma_get_stats(VfuDma *dma);
