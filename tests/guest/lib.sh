@@ -73,3 +73,34 @@ guest_need_tools() {
         command -v "$t" >/dev/null 2>&1 || guest_skip "'$t' not found (run fork/deps.sh)"
     done
 }
+
+# QMP command $2 (JSON) to the QEMU whose QMP socket is $1; prints the
+# reply's "return" as JSON, or the error on stderr and fails
+guest_qmp() {
+    python3 - "$1" "$2" <<'EOF'
+import json
+import socket
+import sys
+
+sock = socket.socket(socket.AF_UNIX)
+sock.settimeout(30)
+sock.connect(sys.argv[1])
+f = sock.makefile("rw")
+json.loads(f.readline())
+
+
+def command(cmd):
+    f.write(json.dumps(cmd) + "\n")
+    f.flush()
+    while True:
+        reply = json.loads(f.readline())
+        if "error" in reply:
+            sys.exit("QMP error: %s" % reply["error"].get("desc", reply))
+        if "return" in reply:
+            return reply["return"]
+
+
+command({"execute": "qmp_capabilities"})
+print(json.dumps(command(json.loads(sys.argv[2]))))
+EOF
+}

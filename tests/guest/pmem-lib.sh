@@ -276,32 +276,7 @@ pmem_ctl_send() {
 
 # QMP command $1 (JSON); prints the reply's "return" as JSON
 pmem_qmp() {
-    python3 - "$PMEM_DIR/qmp.sock" "$1" <<'EOF'
-import json
-import socket
-import sys
-
-sock = socket.socket(socket.AF_UNIX)
-sock.settimeout(30)
-sock.connect(sys.argv[1])
-f = sock.makefile("rw")
-json.loads(f.readline())
-
-
-def command(cmd):
-    f.write(json.dumps(cmd) + "\n")
-    f.flush()
-    while True:
-        reply = json.loads(f.readline())
-        if "error" in reply:
-            sys.exit("QMP error: %s" % reply["error"])
-        if "return" in reply:
-            return reply["return"]
-
-
-command({"execute": "qmp_capabilities"})
-print(json.dumps(command(json.loads(sys.argv[2]))))
-EOF
+    guest_qmp "$PMEM_DIR/qmp.sock" "$1"
 }
 
 # Region 0's live mappings per x-query-virtio-shmem, as 0xOFFSET+0xLEN

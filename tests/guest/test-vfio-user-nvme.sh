@@ -161,32 +161,7 @@ chmod 755 "$W/qemu-wrapper"
 # QMP command $1 (JSON) to the server; prints the reply's "return" as
 # JSON, or the error on stderr and fails
 server_qmp() {
-    python3 - "$W/qmp.sock" "$1" <<'EOF'
-import json
-import socket
-import sys
-
-sock = socket.socket(socket.AF_UNIX)
-sock.settimeout(30)
-sock.connect(sys.argv[1])
-f = sock.makefile("rw")
-json.loads(f.readline())
-
-
-def command(cmd):
-    f.write(json.dumps(cmd) + "\n")
-    f.flush()
-    while True:
-        reply = json.loads(f.readline())
-        if "error" in reply:
-            sys.exit("QMP error: %s" % reply["error"].get("desc", reply))
-        if "return" in reply:
-            return reply["return"]
-
-
-command({"execute": "qmp_capabilities"})
-print(json.dumps(command(json.loads(sys.argv[2]))))
-EOF
+    guest_qmp "$W/qmp.sock" "$1"
 }
 
 STATS="x-dma-read-messages x-dma-write-messages x-dma-read-bytes
