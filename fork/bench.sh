@@ -24,6 +24,8 @@
 #      client QEMU's memory at QD1 with 4 KiB, 64 KiB and 1 MiB Reads and
 #      Writes: client RAM shared (memfd), unshared (DMA by message), and
 #      unshared with the server's x-dma-block=off (8-byte pieces).
+#   5. The same, shared against unshared, with the nvme on a raw file in
+#      /dev/shm: a device that moves real data.
 #
 # Prints a table with the figures, the ratios and the targets met, and
 # leaves the raw results in build/bench/: results.json (everything),
@@ -31,7 +33,7 @@
 # test: it exits 0 with figures, whatever they are, and 1 only when a part
 # could not run.  About 5 to 7 minutes on 2 CPUs; --quick (a smoke run,
 # about a minute) stops at 1024 live mappings and shortens everything.
-# Part 4 alone: BENCH_SKIP="qtest kvm guest".
+# Parts 4 and 5 alone: BENCH_SKIP="qtest kvm guest".
 #
 # Environment: BENCH_OUT (build/bench), BENCH_SKIP (words among 'qtest kvm
 # guest vfio': parts to leave out), BENCH_QEMU (the emulator of parts 1, 3
@@ -198,6 +200,10 @@ case "$skip" in
         # shellcheck disable=SC2086
         part vfio-user-dma "$vfio_bench" $vfio_args \
             --json "$out/vfio-user-dma.json"
+        # Part 5: the same with a disk that moves real data
+        # shellcheck disable=SC2086
+        part vfio-user-dma-file "$vfio_bench" $vfio_args --configs fd,msg \
+            --disk-dir /dev/shm --json "$out/vfio-user-dma-file.json"
         ;;
 esac
 

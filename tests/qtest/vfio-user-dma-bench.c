@@ -73,6 +73,7 @@ static int opt_slice = 10;
 static gboolean opt_slow_1m;
 static char *opt_configs = (char *)"fd,msg,msg-8byte";
 static char *opt_json;
+static char *opt_disk_dir;
 
 typedef struct BenchConfig {
     const char *name;
@@ -246,10 +247,28 @@ static double cpu_other(const CpuSample *a, const CpuSample *b)
 /* Start the pair of @c into @b */
 static void bench_start(Bench *b, const BenchConfig *c)
 {
-    g_autofree char *server_args = vfu_nvme_server_args(NULL);
+    g_autofree char *image = NULL;
+    g_autofree char *server_args = NULL;
+
+    if (opt_disk_dir) {
+        /* A file per server: images are locked */
+        int fd;
+
+        image = g_strdup_printf("%s/vfio-user-dma-bench-%s-XXXXXX",
+                                opt_disk_dir, c->name);
+        fd = g_mkstemp(image);
+        g_assert(fd >= 0);
+        g_assert(ftruncate(fd, SPAN) == 0);
+        close(fd);
+    }
+    server_args = vfu_nvme_server_args(image);
 
     b->c = c;
     b->p = vfu_pair_start(server_args, c->obj_props, c->client_args, NULL);
+    if (image) {
+        /* The server holds it open; nothing to clean up after */
+        unlink(image);
+    }
     vfu_nvme_init(&b->n, b->p);
     if (c->slow) {
         /* A 1 MiB command in 8-byte pieces takes seconds */
@@ -599,6 +618,9 @@ int main(int argc, char **argv)
           "(10)", "MS" },
         { "slow-1m", 0, 0, G_OPTION_ARG_NONE, &opt_slow_1m,
           "msg-8byte at 1 MiB too (seconds per command)", NULL },
+        { "disk-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_disk_dir,
+          "nvme on a raw file there (say /dev/shm) instead of null-co",
+          "DIR" },
         { "configs", 0, 0, G_OPTION_ARG_STRING, &opt_configs,
           "configurations to run (fd,msg,msg-8byte)", "LIST" },
         { "json", 0, 0, G_OPTION_ARG_FILENAME, &opt_json,
@@ -647,10 +669,11 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    printf("nvme on null-co exported by x-vfio-user-server; QD1, one SGL "
+    printf("nvme on %s exported by x-vfio-user-server; QD1, one SGL "
            "data block per command\n"
            "configurations in turn: %d rounds per point, each %.2f s of "
            "each configuration (msg-8byte: %.2f s) in slices of %d ms\n",
+           opt_disk_dir ? "a raw file" : "null-co",
            opt_runs, opt_time / opt_runs, opt_slow_time / opt_runs,
            opt_slice);
     for (i = 0; i < N_CONFIGS; i++) {
@@ -707,6 +730,7 @@ int main(int argc, char **argv)
     printf("(%.1f s)\n", (g_get_monotonic_time() - start) / 1e6);
 
     qdict_put_bool(out, "interleaved", true);
+    qdict_put_str(out, "disk", opt_disk_dir ? "file" : "null-co");
     qdict_put(out, "time_per_point", qnum_from_double(opt_time));
     qdict_put_int(out, "runs", opt_runs);
     qdict_put(out, "slow_time_per_point", qnum_from_double(opt_slow_time));
