@@ -55,7 +55,7 @@ struct VfuDma {
     VfuDmaStats stats;
 };
 
-/* One message at most: the client's limit, and libvfio-user's own. */
+/* Largest message: the client's limit, and libvfio-user's own */
 #define VFU_DMA_MAX_MESSAGE (1 * MiB)
 
 static size_t vfu_dma_message_size(VfuDma *dma)
@@ -83,14 +83,18 @@ static MemTxResult vfu_dma_failed(VfuDma *dma, uint64_t iova, hwaddr len,
     return MEMTX_ERROR;
 }
 
-/* Called with the BQL held, which serialises every libvfio-user call. */
+/*
+ * Called with the BQL held, which serialises every libvfio-user call.
+ * The access lies within one client range (the region is that range),
+ * and libvfio-user splits it into messages of the client's size.
+ */
 static MemTxResult vfu_dma_transfer(VfuDmaRange *range, hwaddr addr,
                                     void *buf, hwaddr len, bool is_write)
 {
     VfuDma *dma = range->dma;
     uint64_t iova = range->iova + addr;
-    uint8_t *p = buf;
-    size_t max;
+    uint64_t messages;
+    int ret;
 
     if (!dma) {
         /* Removed while this access was on its way. */
@@ -100,48 +104,39 @@ static MemTxResult vfu_dma_transfer(VfuDmaRange *range, hwaddr addr,
         return MEMTX_DECODE_ERROR;
     }
 
-    max = vfu_dma_message_size(dma);
-    while (len) {
-        size_t n = MIN(len, max);
-        int ret;
-
-        if (!dma->connected) {
-            ret = -1;
-            errno = ENOTCONN;
-        } else {
-            ret = vfu_addr_to_sgl(dma->ctx, (vfu_dma_addr_t)(uintptr_t)iova,
-                                  n, dma->sg, 1,
-                                  is_write ? PROT_WRITE : PROT_READ);
-        }
-        if (ret == 1) {
-            ret = is_write ? vfu_sgl_write(dma->ctx, dma->sg, 1, p)
-                           : vfu_sgl_read(dma->ctx, dma->sg, 1, p);
-        } else if (ret != -1) {
-            /* More than one entry: cannot be, the region is one range. */
-            ret = -1;
-            errno = EFAULT;
-        }
-        if (ret < 0) {
-            int err = errno;
-
-            if (!is_write) {
-                memset(p, 0xff, len);
-            }
-            return vfu_dma_failed(dma, iova, len, is_write, err);
-        }
-
-        if (is_write) {
-            dma->stats.write_messages++;
-            dma->stats.write_bytes += n;
-        } else {
-            dma->stats.read_messages++;
-            dma->stats.read_bytes += n;
-        }
-        trace_vfu_dma_msg(is_write ? "write" : "read", iova, n);
-        p += n;
-        iova += n;
-        len -= n;
+    if (!dma->connected) {
+        ret = -1;
+        errno = ENOTCONN;
+    } else {
+        ret = vfu_addr_to_sgl(dma->ctx, (vfu_dma_addr_t)(uintptr_t)iova, len,
+                              dma->sg, 1, is_write ? PROT_WRITE : PROT_READ);
     }
+    if (ret == 1) {
+        ret = is_write ? vfu_sgl_write(dma->ctx, dma->sg, 1, buf)
+                       : vfu_sgl_read(dma->ctx, dma->sg, 1, buf);
+    } else if (ret != -1) {
+        /* More than one entry: cannot be, the region is one range. */
+        ret = -1;
+        errno = EFAULT;
+    }
+    if (ret < 0) {
+        int err = errno;
+
+        if (!is_write) {
+            memset(buf, 0xff, len);
+        }
+        return vfu_dma_failed(dma, iova, len, is_write, err);
+    }
+
+    messages = DIV_ROUND_UP(len, vfu_dma_message_size(dma));
+    if (is_write) {
+        dma->stats.write_messages += messages;
+        dma->stats.write_bytes += len;
+    } else {
+        dma->stats.read_messages += messages;
+        dma->stats.read_bytes += len;
+    }
+    trace_vfu_dma_msg(is_write ? "write" : "read", iova, len, messages);
     return MEMTX_OK;
 }
 
