@@ -146,3 +146,31 @@ bool vu_qemu_stop(VuQemu *q, bool qemu_dead)
     g_free(q);
     return clean;
 }
+
+void vu_qemu_send_msg(int sock, uint32_t request, uint32_t flags,
+                      const void *payload, uint32_t size, int fd)
+{
+    struct {
+        uint32_t request;
+        uint32_t flags;
+        uint32_t size;
+    } QEMU_PACKED hdr = { request, flags, size };
+    char control[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov[2] = {
+        { .iov_base = &hdr, .iov_len = sizeof(hdr) },
+        { .iov_base = (void *)payload, .iov_len = size },
+    };
+    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
+    struct cmsghdr *cmsg;
+
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    }
+    g_assert_cmpint(sendmsg(sock, &msg, 0), ==, sizeof(hdr) + size);
+}

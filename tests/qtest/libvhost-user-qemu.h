@@ -53,4 +53,11 @@ VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
  */
 bool vu_qemu_stop(VuQemu *q, bool qemu_dead);
 
+/*
+ * For tests that play libvhost-user's peer: send one vhost-user message
+ * on @sock, its header, @size bytes of @payload, and @fd unless it is -1.
+ */
+void vu_qemu_send_msg(int sock, uint32_t request, uint32_t flags,
+                      const void *payload, uint32_t size, int fd);
+
 #endif

@@ -82,34 +82,6 @@ static int memfd_new(uint64_t size)
     return fd;
 }
 
-static void send_msg(int sock, uint32_t request, uint32_t flags,
-                     const void *payload, uint32_t size, int fd)
-{
-    struct {
-        uint32_t request;
-        uint32_t flags;
-        uint32_t size;
-    } QEMU_PACKED hdr = { request, flags, size };
-    char control[CMSG_SPACE(sizeof(int))] = { 0 };
-    struct iovec iov[2] = {
-        { .iov_base = &hdr, .iov_len = sizeof(hdr) },
-        { .iov_base = (void *)payload, .iov_len = size },
-    };
-    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-    struct cmsghdr *cmsg;
-
-    if (fd >= 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof(control);
-        cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-    }
-    g_assert_cmpint(sendmsg(sock, &msg, 0), ==, sizeof(hdr) + size);
-}
-
 /*
  * Receives one message: its header in *request, *flags and *size, up to
  * @max bytes of payload, and the fd that came with it in *fd (-1: none).
@@ -158,7 +130,7 @@ static void assert_nothing_sent(int sock)
 static void fe_request(FakeFe *f, uint32_t request, const void *payload,
                        uint32_t size, int fd)
 {
-    send_msg(f->fe, request, VERSION, payload, size, fd);
+    vu_qemu_send_msg(f->fe, request, VERSION, payload, size, fd);
     g_assert_true(vu_dispatch(&f->dev));
 }
 
@@ -233,7 +205,7 @@ static void fake_negotiate(FakeFe *f, uint64_t features)
 /* Queues the front-end's answer to the back-end's next request */
 static void fe_queue_reply(FakeFe *f, uint32_t request, uint64_t u64)
 {
-    send_msg(f->channel, request, VERSION | VHOST_USER_REPLY_MASK, &u64,
+    vu_qemu_send_msg(f->channel, request, VERSION | VHOST_USER_REPLY_MASK, &u64,
              sizeof(u64), -1);
 }
 
@@ -445,7 +417,7 @@ static void test_bad_reply(void)
     close(fd);
 
     /* No u64 in it */
-    send_msg(f->channel, VHOST_USER_BACKEND_SHMEM_UNMAP,
+    vu_qemu_send_msg(f->channel, VHOST_USER_BACKEND_SHMEM_UNMAP,
              VERSION | VHOST_USER_REPLY_MASK, NULL, 0, -1);
     g_assert_cmpint(vu_shmem_unmap(&f->dev, 1, 0, page), ==, -EIO);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);

@@ -355,25 +355,7 @@ static gpointer floor_peer(gpointer opaque)
 static void floor_send(Floor *f, uint32_t request, const void *payload,
                        uint32_t size, int fd)
 {
-    FloorHdr hdr = { request, VERSION, size };
-    char control[CMSG_SPACE(sizeof(int))] = { 0 };
-    struct iovec iov[2] = {
-        { .iov_base = &hdr, .iov_len = sizeof(hdr) },
-        { .iov_base = (void *)payload, .iov_len = size },
-    };
-    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-    struct cmsghdr *cmsg;
-
-    if (fd >= 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof(control);
-        cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-    }
-    g_assert_cmpint(sendmsg(f->fe, &msg, 0), ==, sizeof(hdr) + size);
+    vu_qemu_send_msg(f->fe, request, VERSION, payload, size, fd);
     g_assert_true(vu_dispatch(&f->dev));
 }
 
