@@ -34,10 +34,12 @@ help:
 deps:
 	@$(REPO)/fork/deps.sh
 
-# Every build re-runs ./configure: it verifies the base, re-applies patches/
-# when they changed and links new repo files; upstream configure runs only
-# when the options change.
-configure:
+# Every build runs deps first, so that 'make', 'make run' and 'make check'
+# each work as the first command on a fresh machine (fork/tests/test-make-graph.sh),
+# then re-runs ./configure: it verifies the base, re-applies patches/ when
+# they changed and links new repo files; upstream configure runs only when
+# the options change.
+configure: deps
 	@cd $(REPO) && ./configure $(CONFIGURE_ARGS)
 
 build: configure
@@ -50,7 +52,7 @@ check-only:
 	@$(PYTHON) $(REPO)/fork/check.py --repo $(REPO) --build-dir $(BUILD_DIR) \
 		$(if $(TESTS),--only '$(TESTS)')
 
-check: deps
+check:
 	@$(MAKE) --no-print-directory check-build
 	@$(MAKE) --no-print-directory check-only
 

@@ -3,9 +3,13 @@
 #
 # Adds two apt entries derived from the machine's own Debian source (never a
 # host name of our own): bookworm-backports (meson >= 1.5, python3-pycotap,
-# the 6.12 guest kernel) and deb-src for sid, where the pinned QEMU source
-# package lives.  Only source indexes are taken from sid, so no sid binary
-# can ever be installed.
+# the 6.12 guest kernel) and deb-src for sid, one of the places configure
+# looks for the pinned QEMU source package (fork/fetch-base.sh).  Only source
+# indexes are taken from sid, so no sid binary can ever be installed.
+#
+# On another release, or as a user other than root, it installs nothing: it
+# says what to install (and how) and exits 1.  DEPS_OS_RELEASE and
+# DEPS_APT_GET stand in for /etc/os-release and apt-get in the tree tests.
 set -eu
 
 list=/etc/apt/sources.list.d/qemu-fork.sources
@@ -27,19 +31,41 @@ meson_ok() {
     v=$(meson --version 2>/dev/null) || return 1
     dpkg --compare-versions "$v" ge 1.5
 }
-if [ -z "$missing" ] && meson_ok && [ -f "$list" ]; then
-    exit 0
+
+# This script knows Debian 12 only; anywhere else it says so now rather
+# than fail later with an unrelated error.
+os_release=${DEPS_OS_RELEASE:-/etc/os-release}
+os_id=$(. "$os_release" 2>/dev/null && echo "${ID:-unknown}") || os_id=unknown
+codename=$(. "$os_release" 2>/dev/null && echo "${VERSION_CODENAME:-unknown}") ||
+    codename=unknown
+bookworm=no
+if [ "$os_id" = debian ] && [ "$codename" = bookworm ]; then
+    bookworm=yes
+fi
+root=no
+if [ "$(id -u)" = 0 ]; then
+    root=yes
 fi
 
-run() {
-    if [ "$(id -u)" = 0 ]; then
-        "$@"
-    else
-        echo "deps: not root; run this as root:" >&2
-        echo "  $*" >&2
-        exit 1
+if [ -z "$missing" ] && meson_ok; then
+    # All installed.  The deb-src entry only serves the base fetch, which has
+    # other sources too: add it where it can be added, never fail for it.
+    if [ -f "$list" ] || [ "$bookworm" = no ] || [ "$root" = no ]; then
+        exit 0
     fi
-}
+fi
+
+if [ "$bookworm" = no ]; then
+    found=$(meson --version 2>/dev/null || echo none)
+    cat >&2 <<EOF
+deps: this machine runs $os_id $codename, and fork/deps.sh installs packages
+on Debian 12 (bookworm) only.  Install these with your package manager, then
+run make again:
+  missing packages:${missing:- none}
+  meson >= 1.5 (on Debian 12 from bookworm-backports; found: $found)
+EOF
+    exit 1
+fi
 
 # The URI and keyring of the machine's own bookworm main entry, deb822 first,
 # then one-line format.
@@ -62,6 +88,7 @@ if [ -z "$mirror_uri" ] && [ -f /etc/apt/sources.list ]; then
 fi
 if [ -z "$mirror_uri" ]; then
     echo "deps: cannot find the bookworm entry in this machine's apt sources" >&2
+    echo "deps: add one (see sources.list(5)), then run make again" >&2
     exit 1
 fi
 keyring=${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}
@@ -81,17 +108,35 @@ Components: main
 Signed-By: $keyring
 SOURCES
 )
-if [ ! -f "$list" ] || [ "$(cat "$list")" != "$entry" ]; then
-    if [ "$(id -u)" = 0 ]; then
-        printf '%s\n' "$entry" > "$list"
-    else
-        echo "deps: not root; as root, write $list with:" >&2
-        printf '%s\n' "$entry" >&2
-        exit 1
-    fi
+
+if [ "$root" = no ]; then
+    cat >&2 <<EOF
+deps: missing:${missing:- meson >= 1.5}
+deps: not root, so nothing was installed.  As root, write $list with:
+
+$entry
+
+then run:
+  apt-get update
+  apt-get install --no-install-recommends $(echo $PACKAGES)
+  apt-get install --no-install-recommends -t bookworm-backports $BACKPORTS
+(or run 'make deps' as root), and run make again.
+EOF
+    exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-run apt-get update -q
-run apt-get install -y -q --no-install-recommends $PACKAGES
-run apt-get install -y -q --no-install-recommends -t bookworm-backports $BACKPORTS
+if [ ! -f "$list" ] || [ "$(cat "$list")" != "$entry" ]; then
+    printf '%s\n' "$entry" > "$list"
+fi
+[ -n "$missing" ] || meson_ok || missing=meson
+
+if [ -n "$missing" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt_get=${DEPS_APT_GET:-apt-get}
+    $apt_get update -q
+    $apt_get install -y -q --no-install-recommends $PACKAGES
+    $apt_get install -y -q --no-install-recommends -t bookworm-backports $BACKPORTS
+else
+    # Only the deb-src entry was new: fetch its index.
+    ${DEPS_APT_GET:-apt-get} update -q
+fi
