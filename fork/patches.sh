@@ -110,7 +110,21 @@ export_patches() {
 # fork/series-new-files: stanzas separated by a line '%%'.  Each starts with
 # 'files: PATH...' (shell globs against the repo's file list), then the
 # commit message.  A stanza whose files line is 'downstream: PATH...' names
-# files that stay out of the series.
+# files that stay out of the series.  A line 'hook: SUBJECT' right after the
+# files line puts the files into the patch of that subject (the one that
+# hooks them into the build), so that a reviewer sees a file with its first
+# use; the stanza's message then leads that patch's.  Other stanzas become
+# commits of their own, before the patch queue.
+# add_files LIST: copy the repo files LIST names into the series tree and
+# stage them.
+add_files() {
+    while read -r f; do
+        mkdir -p "$work/tree/$(dirname "$f")"
+        cp "$repo/$f" "$work/tree/$f"
+        git -C "$work/tree" add -f "$f"
+    done < "$1"
+}
+
 series() {
     src=$(absdir "$1")
     repo=$(absdir "$2")
@@ -143,11 +157,15 @@ series() {
         if [ "$kind" = downstream ] || [ ! -s "$work/files" ]; then
             continue
         fi
-        while read -r f; do
-            mkdir -p "$work/tree/$(dirname "$f")"
-            cp "$repo/$f" "$work/tree/$f"
-            git -C "$work/tree" add -f "$f"
-        done < "$work/files"
+        hook=$(sed -n '2s/^hook: *//p' "$st")
+        if [ -n "$hook" ]; then
+            # Kept for the patch of that subject, below.
+            printf '%s\n' "$hook" > "$st.hook"
+            cp "$work/files" "$st.files"
+            sed 1,2d "$st" > "$st.msg"
+            continue
+        fi
+        add_files "$work/files"
         sed 1d "$st" | git -C "$work/tree" commit -q -F -
     done
     unclaimed=$(sort -u "$work/claimed" | comm -13 - "$work/all")
@@ -160,6 +178,24 @@ series() {
         [ -f "$p" ] || continue
         git -C "$work/tree" am -q --keep-cr "$p" ||
             die "${p##*/} does not apply on top of the new files"
+        subject=$(git -C "$work/tree" log -1 --format=%s)
+        : > "$work/msg"
+        for h in "$work"/stanza.*.hook; do
+            [ -f "$h" ] && [ "$(cat "$h")" = "$subject" ] || continue
+            st=${h%.hook}
+            add_files "$st.files"
+            sed '/^Signed-off-by:/d' "$st.msg" >> "$work/msg"
+            rm -f "$h"
+        done
+        if [ -s "$work/msg" ]; then
+            # The new files' messages first, then the hook's own body.
+            git -C "$work/tree" log -1 --format=%b >> "$work/msg"
+            git -C "$work/tree" commit -q --amend -F "$work/msg"
+        fi
+    done
+    for h in "$work"/stanza.*.hook; do
+        [ -f "$h" ] || continue
+        die "fork/series-new-files: no patch has the subject '$(cat "$h")'"
     done
     rm -rf "$out"
     mkdir -p "$out"
