@@ -158,6 +158,9 @@ pmem_backend_start() {
 # Waits until the current back-end's log has $3 (default 1) lines matching
 # the extended regex $1, for up to $2 seconds (default 30)
 pmem_backend_wait() {
+    # local: the wait loops that call pmem_poll, which may call this, keep
+    # their own count
+    local n
     n=$(( ${2:-30} * 10 ))
     while :; do
         c=$(grep -c -E -- "$1" "$PMEM_BACKEND_LOG" 2>/dev/null || true)
@@ -249,6 +252,7 @@ pmem_boot_wait() {
 
 # Waits for a line 'CTL $1' from the guest (pmem_ctl_say)
 pmem_ctl_expect() {
+    local n
     n=$(( ${2:-120} * 10 ))
     while ! grep -q -x "CTL $1" "$PMEM_DIR/ctl.log" 2>/dev/null; do
         pmem_poll

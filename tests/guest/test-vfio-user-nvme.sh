@@ -125,8 +125,18 @@ case " $* " in
 esac
 w=$VFU_WORK
 if [ -f "$w/server.pid" ]; then
-    kill "$(cat "$w/server.pid")" 2>/dev/null
-    sleep 0.5
+    # The previous server must be gone before its socket is reused.
+    old=$(cat "$w/server.pid")
+    kill "$old" 2>/dev/null
+    n=0
+    while kill -0 "$old" 2>/dev/null; do
+        n=$((n + 1))
+        if [ $n -gt 300 ]; then
+            echo "the previous server $old did not exit in 30 s" >> "$w/server.log"
+            exit 1
+        fi
+        sleep 0.1
+    done
 fi
 rm -f "$w/nvme.sock" "$w/qmp.sock"
 : > "$w/ctl.log"
