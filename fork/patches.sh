@@ -104,6 +104,7 @@ export_patches() {
     rmdir "$tmp"
     cat "$patches"/*.patch 2>/dev/null | sha256sum | cut -d' ' -f1 \
         > "$src/.git/fork-patches-id"
+    git -C "$src" rev-parse HEAD > "$src/.git/fork-applied-head"
     echo "patches: $(ls "$patches" | grep -c '\.patch$') patches in $patches"
 }
 
