@@ -15,8 +15,10 @@ SRC_DIR ?= $(BUILD_DIR)/src
 OBJ_DIR ?= $(BUILD_DIR)/obj
 JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
-# ccache hits across clones in other places (CI)
+# ccache hits across clones in other places (CI): paths relative to the
+# repo, and the working directory (part of the key with -g) left out
 export CCACHE_BASEDIR ?= $(REPO)
+export CCACHE_NOHASHDIR ?= 1
 
 # qtest binaries 'make check' runs: the repo's own, and upstream's qos-test
 # for the vhost-user and virtio paths this project changes.

@@ -20,6 +20,9 @@ mkdir "$work/base"
 tar -C "$work/base" --strip-components=1 -xf "$tarball"
 cd "$work/base"
 git init -q -b base
+# No background 'gc --auto' (the base is ~10,000 loose objects) racing with
+# the cleanup's rm -rf.
+git config gc.auto 0
 git add -A -f .
 git -c user.name=check -c user.email=check@localhost commit -q -m base
 
