@@ -169,10 +169,16 @@ bool vhost_user_shmem_init(VirtIODevice *vdev, struct vhost_dev *dev,
     g_autofree char *name = object_get_canonical_path(OBJECT(vdev));
     g_autofree uint64_t *sizes = g_new0(uint64_t, VIRTIO_SHMEM_MAX_REGIONS);
     bool reconnect = virtio_has_shmem_regions(vdev);
+    Error *local_err = NULL;
     int nregions = 0;
 
-    if (!vhost_user_shmem_config(vdev, dev, sizes, &nregions, errp)) {
-        error_prepend(errp, "%s: ", name);
+    if (!vhost_user_shmem_config(vdev, dev, sizes, &nregions, &local_err)) {
+        /* A reconnection's failure is reported with the path already */
+        if (!DEVICE(vdev)->realized &&
+            !g_str_has_prefix(error_get_pretty(local_err), name)) {
+            error_prepend(&local_err, "%s: ", name);
+        }
+        error_propagate(errp, local_err);
         return false;
     }
     if (nregions) {

@@ -205,7 +205,8 @@ static void run_backend(ReplyHow how)
     dev = virtio_pci_new(q->pcibus, &addr);
     g_assert_nonnull(dev);
     qvirtio_pci_device_enable(dev);
-    g_assert_cmpuint(qvirtio_config_readl(&dev->vdev, 0), ==, 0);
+    g_assert_cmpuint(qpci_io_readl(dev->pdev, dev->bar,
+                                   dev->device_cfg_offset), ==, 0);
     g_assert_cmpint(qatomic_read(&config_requests), ==, 1);
     qvirtio_pci_device_disable(dev);
     g_free(dev->pdev);
