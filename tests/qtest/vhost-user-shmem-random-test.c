@@ -9,7 +9,7 @@
  * every byte that reaches a memfd, and is compared with
  * x-query-virtio-shmem and with the fds and host mappings QEMU holds.
  *
- * make check runs a short run of two seeds.  A long run:
+ * make check runs a short run: two seeds, 1500 operations each.  A long run:
  *   VHOST_USER_SHMEM_RANDOM_SEED=N VHOST_USER_SHMEM_RANDOM_OPS=20000 \
  *       QTEST_QEMU_BINARY=./qemu-system-x86_64 \
  *       tests/qtest/vhost-user-shmem-random-test
@@ -41,7 +41,7 @@
 #define RECONNECT_MS    20
 #define MAP_RW          1ULL
 
-#define SHORT_OPS       400
+#define SHORT_OPS       1500
 #define LONG_OPS        20000
 
 /* Regions: shmid 0 and 2, back to back in the BAR */
