@@ -147,18 +147,18 @@ static bool pmem_map_chunk(VuPmem *pm, unsigned int i)
     uint64_t flags = pm->read_only ? 0 : VHOST_USER_FLAG_MAP_RW;
     int ret;
 
-    ret = vu_shmem_map(dev, VIRTIO_PMEM_SHMEM_REGION_ID, offset, offset,
-                       pm->chunk_size, flags, pm->fd);
+    ret = vu_shmem_map_errno(dev, VIRTIO_PMEM_SHMEM_REGION_ID, offset, offset,
+                             pm->chunk_size, flags, pm->fd);
     if (ret == -EREMOTEIO &&
-        !vu_shmem_unmap(dev, VIRTIO_PMEM_SHMEM_REGION_ID, offset,
-                        pm->chunk_size)) {
+        !vu_shmem_unmap_errno(dev, VIRTIO_PMEM_SHMEM_REGION_ID, offset,
+                              pm->chunk_size)) {
         /*
          * The front-end still had this chunk, mapped before a stop that
          * was not a reset, or answered after one: map it afresh.
          */
         pmem_msg("chunk %u was still mapped: mapping it afresh", i);
-        ret = vu_shmem_map(dev, VIRTIO_PMEM_SHMEM_REGION_ID, offset, offset,
-                           pm->chunk_size, flags, pm->fd);
+        ret = vu_shmem_map_errno(dev, VIRTIO_PMEM_SHMEM_REGION_ID, offset,
+                                 offset, pm->chunk_size, flags, pm->fd);
     }
     if (ret) {
         pmem_msg("error: mapping chunk %u [0x%" PRIx64 ", 0x%" PRIx64
@@ -179,8 +179,8 @@ static bool pmem_unmap_chunk(VuPmem *pm, unsigned int i)
     uint64_t offset = i * pm->chunk_size;
     int ret;
 
-    ret = vu_shmem_unmap(&pm->dev.parent, VIRTIO_PMEM_SHMEM_REGION_ID,
-                         offset, pm->chunk_size);
+    ret = vu_shmem_unmap_errno(&pm->dev.parent, VIRTIO_PMEM_SHMEM_REGION_ID,
+                               offset, pm->chunk_size);
     if (ret) {
         pmem_msg("error: unmapping chunk %u [0x%" PRIx64 ", 0x%" PRIx64
                  ") failed: %s", i, offset, offset + pm->chunk_size,

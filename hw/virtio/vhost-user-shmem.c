@@ -109,13 +109,13 @@ int vhost_user_backend_shmem_unmap(struct vhost_dev *dev, VirtIODevice *vdev,
     return 0;
 }
 
-bool vhost_user_shmem_init(VirtIODevice *vdev, struct vhost_dev *dev,
-                           Error **errp)
+/* The checks of vhost_user_shmem_init(), without naming the device */
+static bool vhost_user_shmem_config(VirtIODevice *vdev, struct vhost_dev *dev,
+                                    uint64_t *sizes, int *nregions,
+                                    Error **errp)
 {
-    g_autofree char *name = object_get_canonical_path(OBJECT(vdev));
-    g_autofree uint64_t *sizes = g_new0(uint64_t, VIRTIO_SHMEM_MAX_REGIONS);
     bool reconnect = virtio_has_shmem_regions(vdev);
-    int nregions = 0, nonzero = 0;
+    int nonzero = 0;
     int i;
 
     if (!virtio_has_feature(dev->protocol_features,
@@ -124,10 +124,11 @@ bool vhost_user_shmem_init(VirtIODevice *vdev, struct vhost_dev *dev,
             error_setg(errp, "the backend no longer offers shared memory");
             return false;
         }
+        *nregions = 0;
         return true;
     }
     if (!dev->vhost_ops->vhost_get_shmem_config ||
-        dev->vhost_ops->vhost_get_shmem_config(dev, &nregions, sizes,
+        dev->vhost_ops->vhost_get_shmem_config(dev, nregions, sizes,
                                                errp) < 0) {
         return false;
     }
@@ -135,9 +136,9 @@ bool vhost_user_shmem_init(VirtIODevice *vdev, struct vhost_dev *dev,
     for (i = 0; i < VIRTIO_SHMEM_MAX_REGIONS; i++) {
         nonzero += !!sizes[i];
     }
-    if (nonzero != nregions) {
+    if (nonzero != *nregions) {
         error_setg(errp, "the backend's shared memory config says %d regions "
-                   "but gives %d sizes", nregions, nonzero);
+                   "but gives %d sizes", *nregions, nonzero);
         return false;
     }
 
@@ -159,6 +160,29 @@ bool vhost_user_shmem_init(VirtIODevice *vdev, struct vhost_dev *dev,
             return false;
         }
     }
-    trace_vhost_user_shmem_config(name, nregions, reconnect);
+    return true;
+}
+
+bool vhost_user_shmem_init(VirtIODevice *vdev, struct vhost_dev *dev,
+                           Error **errp)
+{
+    g_autofree char *name = object_get_canonical_path(OBJECT(vdev));
+    g_autofree uint64_t *sizes = g_new0(uint64_t, VIRTIO_SHMEM_MAX_REGIONS);
+    bool reconnect = virtio_has_shmem_regions(vdev);
+    Error *local_err = NULL;
+    int nregions = 0;
+
+    if (!vhost_user_shmem_config(vdev, dev, sizes, &nregions, &local_err)) {
+        /* A reconnection's failure is reported with the path already */
+        if (!DEVICE(vdev)->realized &&
+            !g_str_has_prefix(error_get_pretty(local_err), name)) {
+            error_prepend(&local_err, "%s: ", name);
+        }
+        error_propagate(errp, local_err);
+        return false;
+    }
+    if (nregions) {
+        trace_vhost_user_shmem_config(name, nregions, reconnect);
+    }
     return true;
 }

@@ -12,6 +12,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/host-utils.h"
+#include "hw/core/cpu.h"
 #include "hw/pci/pci.h"
 #include "hw/virtio/virtio-pci-shmem.h"
 #include "hw/virtio/virtio-shmem.h"
@@ -39,13 +40,67 @@ static unsigned int virtio_pci_caps_fit(PCIDevice *pdev, unsigned int size)
     return fit;
 }
 
+/*
+ * The guest's physical address width: x86 CPUs give it as "phys-bits";
+ * elsewhere only 64-bit arithmetic bounds the BAR.
+ */
+static unsigned int virtio_pci_shmem_phys_bits(void)
+{
+    Object *cpu = first_cpu ? OBJECT(first_cpu) : NULL;
+    uint64_t bits;
+
+    if (!cpu || !object_property_find(cpu, "phys-bits")) {
+        return 64;
+    }
+    bits = object_property_get_uint(cpu, "phys-bits", NULL);
+    return bits && bits < 64 ? bits : 64;
+}
+
+/*
+ * Size of the BAR that holds every region of @vdev, each at its size's
+ * natural alignment, or 0 with @errp set when the BAR would not fit in
+ * half the guest's physical address space (RAM needs the rest).  Sizes
+ * come from the back-end: nothing here may overflow.
+ */
+static uint64_t virtio_pci_shmem_bar_size(VirtIODevice *vdev,
+                                          const char *name, Error **errp)
+{
+    unsigned int phys_bits = virtio_pci_shmem_phys_bits();
+    uint64_t max = 1ULL << (phys_bits - 1);
+    VirtioSharedMemory *shmem;
+    uint64_t offset = 0, size;
+
+    QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
+        size = memory_region_size(&shmem->mr);
+        if (size > max) {
+            error_setg(errp, "%s: shared memory region %u is 0x%" PRIx64
+                       " bytes, more than the guest's %u-bit physical "
+                       "address space can hold (at most 0x%" PRIx64 ")",
+                       name, shmem->shmid, size, phys_bits, max);
+            return 0;
+        }
+        /* offset, pow2ceil(size) <= max <= 2^63: no overflow */
+        offset = ROUND_UP(offset, pow2ceil(size));
+        if (size > max - offset) {
+            error_setg(errp, "%s: shared memory regions need more than 0x%"
+                       PRIx64 " bytes, more than the guest's %u-bit "
+                       "physical address space can hold", name, max,
+                       phys_bits);
+            return 0;
+        }
+        offset += size;
+    }
+    return pow2ceil(offset);
+}
+
 bool virtio_pci_expose_shmem(VirtIOPCIProxy *proxy, MemoryRegion *bar,
                              uint8_t bar_idx, Error **errp)
 {
     VirtIODevice *vdev = virtio_bus_get_device(&proxy->bus);
     PCIDevice *pdev = &proxy->pci_dev;
+    g_autofree char *name = object_get_canonical_path(OBJECT(proxy));
     VirtioSharedMemory *shmem;
-    uint64_t offset = 0, size;
+    uint64_t offset = 0, size, bar_size;
     unsigned int nregions = 0;
 
     if (!vdev || !virtio_has_shmem_regions(vdev)) {
@@ -55,27 +110,27 @@ bool virtio_pci_expose_shmem(VirtIOPCIProxy *proxy, MemoryRegion *bar,
         bar_idx == proxy->msix_bar_idx ||
         (bar_idx == proxy->modern_io_bar_idx &&
          (proxy->flags & VIRTIO_PCI_FLAG_MODERN_PIO_NOTIFY))) {
-        error_setg(errp, "BAR %u for shared memory regions is in use by "
-                   "virtio-pci (modern-pio-notify=on?)", bar_idx);
+        error_setg(errp, "%s: BAR %u for shared memory regions is in use by "
+                   "virtio-pci (modern-pio-notify=on?)", name, bar_idx);
         return false;
     }
 
+    bar_size = virtio_pci_shmem_bar_size(vdev, name, errp);
+    if (!bar_size) {
+        return false;
+    }
     QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
-        size = memory_region_size(&shmem->mr);
-        offset = ROUND_UP(offset, pow2ceil(size)) + size;
         nregions++;
     }
     if (virtio_pci_caps_fit(pdev, sizeof(struct virtio_pci_cap64)) <
         nregions) {
-        error_setg(errp, "%u shared memory regions do not fit in the PCI "
-                   "config space of %s", nregions,
+        error_setg(errp, "%s: %u shared memory regions do not fit in the PCI "
+                   "config space of %s", name, nregions,
                    object_get_typename(OBJECT(proxy)));
         return false;
     }
 
-    memory_region_init(bar, OBJECT(proxy), "virtio-pci-shmem",
-                       pow2ceil(offset));
-    offset = 0;
+    memory_region_init(bar, OBJECT(proxy), "virtio-pci-shmem", bar_size);
     QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
         size = memory_region_size(&shmem->mr);
         offset = ROUND_UP(offset, pow2ceil(size));

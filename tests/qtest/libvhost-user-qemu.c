@@ -36,13 +36,22 @@ static void vu_qemu_remove_watch(VuDev *dev, int fd)
 
 static int vu_qemu_process_msg(VuDev *dev, VhostUserMsg *msg, int *do_reply)
 {
+    VuQemu *q = container_of(dev, VuQemu, dev);
+
     if (msg->request == VHOST_USER_NONE) {
         /* End of the connection: libvhost-user would exit() */
-        qatomic_set(&container_of(dev, VuQemu, dev)->gone, true);
+        qatomic_set(&q->gone, true);
         *do_reply = 0;
         return 1;
     }
-    return 0;
+    return q->process_msg ? q->process_msg(dev, msg, do_reply) : 0;
+}
+
+static uint64_t vu_qemu_get_protocol_features(VuDev *dev)
+{
+    VuQemu *q = container_of(dev, VuQemu, dev);
+
+    return q->get_protocol_features ? q->get_protocol_features(dev) : 0;
 }
 
 static int vu_qemu_get_config(VuDev *dev, uint8_t *config, uint32_t len)
@@ -84,13 +93,12 @@ static gpointer vu_qemu_serve(gpointer opaque)
     return NULL;
 }
 
-VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
-                      unsigned int count)
+static VuQemu *vu_qemu_start_with(const char *extra_args, VuQemu *q)
 {
-    VuQemu *q = g_new0(VuQemu, 1);
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
 
     q->iface.process_msg = vu_qemu_process_msg;
+    q->iface.get_protocol_features = vu_qemu_get_protocol_features;
     q->iface.get_config = vu_qemu_get_config;
     q->iface.set_config = vu_qemu_set_config;
     q->dir = g_dir_make_tmp("libvhost-user-qemu-XXXXXX", NULL);
@@ -103,8 +111,6 @@ VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
     g_assert_cmpint(bind(q->lsock, (struct sockaddr *)&addr, sizeof(addr)),
                     ==, 0);
     g_assert_cmpint(listen(q->lsock, 1), ==, 0);
-    q->sizes = sizes;
-    q->count = count;
     q->thread = g_thread_new("libvhost-user", vu_qemu_serve, q);
 
     q->qts = qtest_initf(
@@ -124,6 +130,27 @@ VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
     g_assert_nonnull(q->pdev);
     qpci_device_enable(q->pdev);
     return q;
+}
+
+VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
+                      unsigned int count)
+{
+    VuQemu *q = g_new0(VuQemu, 1);
+
+    q->sizes = sizes;
+    q->count = count;
+    return vu_qemu_start_with(extra_args, q);
+}
+
+VuQemu *vu_qemu_start_custom(const char *extra_args,
+                             vu_process_msg_cb process_msg,
+                             vu_get_features_cb get_protocol_features)
+{
+    VuQemu *q = g_new0(VuQemu, 1);
+
+    q->process_msg = process_msg;
+    q->get_protocol_features = get_protocol_features;
+    return vu_qemu_start_with(extra_args, q);
 }
 
 bool vu_qemu_stop(VuQemu *q, bool qemu_dead)

@@ -28,6 +28,9 @@ typedef struct VuQemu {
     int lsock;
     const uint64_t *sizes;
     unsigned int count;
+    /* The back-end's own callbacks, tried first (vu_qemu_start_custom()) */
+    vu_process_msg_cb process_msg;
+    vu_get_features_cb get_protocol_features;
     bool ready;         /* the thread set up dev */
     bool gone;          /* QEMU closed the connection */
     int panics;
@@ -45,6 +48,15 @@ typedef struct VuQemu {
  */
 VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
                       unsigned int count);
+
+/*
+ * The same for a back-end that declares no regions to libvhost-user but
+ * has its own @process_msg, tried before the harness's, and
+ * @get_protocol_features: one written for upstream's libvhost-user API.
+ */
+VuQemu *vu_qemu_start_custom(const char *extra_args,
+                             vu_process_msg_cb process_msg,
+                             vu_get_features_cb get_protocol_features);
 
 /*
  * Quit QEMU (unless @qemu_dead: it is gone already) and free everything.

@@ -1,8 +1,9 @@
 /*
  * QTest for libvhost-user's VIRTIO Shared Memory API
  *
- * vu_set_shmem_regions(), vu_shmem_map() and vu_shmem_unmap() of
- * subprojects/libvhost-user, from the back-end's side.  Two front-ends:
+ * vu_set_shmem_regions(), vu_shmem_map(), vu_shmem_unmap() and their _errno
+ * forms of subprojects/libvhost-user, from the back-end's side.  Two
+ * front-ends:
  *
  * - a fake one on socketpairs, in the test itself, which sees every byte
  *   libvhost-user sends and answers anything: feature negotiation,
@@ -232,7 +233,10 @@ static bool same_file(int a, int b)
 static const uint64_t full_features = PROTOCOL_F(SHMEM) |
     PROTOCOL_F(BACKEND_REQ) | PROTOCOL_F(REPLY_ACK);
 
-/* F_SHMEM is offered only by a device that declared regions */
+/*
+ * F_SHMEM is offered by a device that declared regions, or that offers it
+ * itself (and answers GET_SHMEM_CONFIG itself)
+ */
 static void test_offer(void)
 {
     FakeFe *f = fake_new();
@@ -243,10 +247,11 @@ static void test_offer(void)
     g_assert_cmphex(offered & PROTOCOL_F(BACKEND_REQ), !=, 0);
     g_assert_cmphex(offered & PROTOCOL_F(REPLY_ACK), !=, 0);
 
-    /* A device cannot offer it without regions either */
+    /* As a back-end written for upstream's libvhost-user does */
     f->iface_protocol_features = PROTOCOL_F(SHMEM);
     offered = fe_get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES);
-    g_assert_cmphex(offered & PROTOCOL_F(SHMEM), ==, 0);
+    g_assert_cmphex(offered & PROTOCOL_F(SHMEM), !=, 0);
+    f->iface_protocol_features = 0;
 
     fake_declare_regions(f);
     offered = fe_get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES);
@@ -298,6 +303,121 @@ static void test_get_config(void)
     fake_free(f);
 }
 
+/* A back-end's own answer to GET_SHMEM_CONFIG, from process_msg */
+static int own_config_process_msg(VuDev *dev, VhostUserMsg *vmsg,
+                                  int *do_reply)
+{
+    VhostUserShMemConfig *config;
+
+    if (vmsg->request != VHOST_USER_GET_SHMEM_CONFIG) {
+        return 0;
+    }
+    config = calloc(1, sizeof(*config));
+    config->nregions = 1;
+    config->memory_sizes[7] = REGION3_SIZE;
+    vmsg->data = (uint8_t *)config;
+    vmsg->size = sizeof(*config);
+    *do_reply = 1;
+    return 1;
+}
+
+/*
+ * A back-end that answers GET_SHMEM_CONFIG itself gets its answer sent,
+ * once, and nothing else; its MAP/UNMAP go to the front-end unchecked
+ * against regions libvhost-user does not know
+ */
+static void test_own_config(void)
+{
+    FakeFe *f = fake_new();
+    uint64_t page = qemu_real_host_page_size();
+    int memfd = memfd_new(page);
+    VhostUserShMemConfig config;
+    VhostUserMMap mmap;
+    uint32_t req, flags, size;
+    int fd, i;
+
+    f->iface.process_msg = own_config_process_msg;
+    f->iface_protocol_features = PROTOCOL_F(SHMEM);
+    fake_negotiate(f, full_features);
+
+    fe_request(f, VHOST_USER_GET_SHMEM_CONFIG, NULL, 0, -1);
+    recv_msg(f->fe, &req, &flags, &size, &config, sizeof(config), &fd);
+    g_assert_cmpuint(req, ==, VHOST_USER_GET_SHMEM_CONFIG);
+    g_assert_cmpuint(flags, ==, VERSION | VHOST_USER_REPLY_MASK);
+    g_assert_cmpuint(size, ==, sizeof(config));
+    g_assert_cmpuint(config.nregions, ==, 1);
+    for (i = 0; i < VHOST_USER_MAX_SHMEM_REGIONS; i++) {
+        g_assert_cmphex(config.memory_sizes[i], ==,
+                        i == 7 ? REGION3_SIZE : 0);
+    }
+    assert_nothing_sent(f->fe);
+
+    /* Region 7 is the back-end's own business: the request goes out */
+    fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_MAP, 0);
+    g_assert_true(vu_shmem_map(&f->dev, 7, 0, 0, page, 0, memfd));
+    fe_recv_mmap(f, &req, &flags, &mmap, &fd);
+    g_assert_cmpuint(mmap.shmid, ==, 7);
+    close(fd);
+    fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_UNMAP, 1);
+    g_assert_false(vu_shmem_unmap(&f->dev, 7, 0, 2 * page));
+    fe_recv_mmap(f, &req, &flags, &mmap, &fd);
+    assert_nothing_sent(f->channel);
+
+    g_assert_cmpint(f->panics, ==, 0);
+    close(memfd);
+    fake_free(f);
+}
+
+/* vu_shmem_map() and vu_shmem_unmap(): true on success, as upstream's */
+static void test_bool_api(void)
+{
+    FakeFe *f = fake_new();
+    FakeFe *g = fake_new();
+    uint64_t page = qemu_real_host_page_size();
+    int memfd = memfd_new(page);
+    VhostUserMMap mmap;
+    uint32_t req, flags;
+    int fd;
+
+    fake_declare_regions(f);
+    fake_negotiate(f, full_features);
+
+    fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_MAP, 0);
+    g_assert_true(vu_shmem_map(&f->dev, 1, 0, 0, page,
+                               VHOST_USER_FLAG_MAP_RW, memfd));
+    fe_recv_mmap(f, &req, &flags, &mmap, &fd);
+    close(fd);
+    fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_MAP, 1);
+    g_assert_false(vu_shmem_map(&f->dev, 1, 0, 0, page,
+                                VHOST_USER_FLAG_MAP_RW, memfd));
+    fe_recv_mmap(f, &req, &flags, &mmap, &fd);
+    close(fd);
+    fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_UNMAP, 0);
+    g_assert_true(vu_shmem_unmap(&f->dev, 1, 0, page));
+    fe_recv_mmap(f, &req, &flags, &mmap, &fd);
+    fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_UNMAP, 1);
+    g_assert_false(vu_shmem_unmap(&f->dev, 1, 0, page));
+    fe_recv_mmap(f, &req, &flags, &mmap, &fd);
+
+    /* Refused before sending: false too */
+    g_assert_false(vu_shmem_map(&f->dev, 1, 0, 0, 0,
+                                VHOST_USER_FLAG_MAP_RW, memfd));
+    g_assert_false(vu_shmem_unmap(&f->dev, 2, 0, page));
+    assert_nothing_sent(f->channel);
+
+    /* Not negotiated */
+    fake_negotiate(g, PROTOCOL_F(BACKEND_REQ) | PROTOCOL_F(REPLY_ACK));
+    g_assert_false(vu_shmem_map(&g->dev, 1, 0, 0, page,
+                                VHOST_USER_FLAG_MAP_RW, memfd));
+    g_assert_false(vu_shmem_unmap(&g->dev, 1, 0, page));
+    assert_nothing_sent(g->channel);
+
+    g_assert_cmpint(f->panics + g->panics, ==, 0);
+    close(memfd);
+    fake_free(f);
+    fake_free(g);
+}
+
 /* With F_REPLY_ACK: the requests as sent, and the front-end's yes */
 static void test_map_unmap(void)
 {
@@ -312,8 +432,8 @@ static void test_map_unmap(void)
     fake_negotiate(f, full_features);
 
     fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_MAP, 0);
-    g_assert_cmpint(vu_shmem_map(&f->dev, 1, page, 2 * page, 2 * page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
+    g_assert_cmpint(vu_shmem_map_errno(&f->dev, 1, page, 2 * page, 2 * page,
+                                       VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
     g_assert_cmpuint(req, ==, VHOST_USER_BACKEND_SHMEM_MAP);
     g_assert_cmpuint(flags, ==, VERSION | VHOST_USER_NEED_REPLY_MASK);
@@ -331,7 +451,8 @@ static void test_map_unmap(void)
 
     /* Read-only, the whole of the last region */
     fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_MAP, 0);
-    g_assert_cmpint(vu_shmem_map(&f->dev, 3, 0, 0, REGION3_SIZE, 0, memfd),
+    g_assert_cmpint(vu_shmem_map_errno(&f->dev, 3, 0, 0, REGION3_SIZE, 0,
+                                       memfd),
                     ==, 0);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
     g_assert_cmpuint(mmap.shmid, ==, 3);
@@ -340,7 +461,8 @@ static void test_map_unmap(void)
     close(fd);
 
     fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_UNMAP, 0);
-    g_assert_cmpint(vu_shmem_unmap(&f->dev, 1, 2 * page, 2 * page), ==, 0);
+    g_assert_cmpint(vu_shmem_unmap_errno(&f->dev, 1, 2 * page,
+                                         2 * page), ==, 0);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
     g_assert_cmpuint(req, ==, VHOST_USER_BACKEND_SHMEM_UNMAP);
     g_assert_cmpuint(flags, ==, VERSION | VHOST_USER_NEED_REPLY_MASK);
@@ -372,21 +494,21 @@ static void test_refused(void)
     fake_negotiate(f, full_features);
 
     fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_MAP, 1);
-    g_assert_cmpint(vu_shmem_map(&f->dev, 1, 0, 0, REGION1_SIZE,
-                                 VHOST_USER_FLAG_MAP_RW, memfd),
+    g_assert_cmpint(vu_shmem_map_errno(&f->dev, 1, 0, 0, REGION1_SIZE,
+                                       VHOST_USER_FLAG_MAP_RW, memfd),
                     ==, -EREMOTEIO);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
     close(fd);
 
     fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_UNMAP, UINT64_MAX);
-    g_assert_cmpint(vu_shmem_unmap(&f->dev, 1, 0, REGION1_SIZE),
+    g_assert_cmpint(vu_shmem_unmap_errno(&f->dev, 1, 0, REGION1_SIZE),
                     ==, -EREMOTEIO);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
 
     /* The channel still works */
     fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_MAP, 0);
-    g_assert_cmpint(vu_shmem_map(&f->dev, 1, 0, 0, REGION1_SIZE,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
+    g_assert_cmpint(vu_shmem_map_errno(&f->dev, 1, 0, 0, REGION1_SIZE,
+                                       VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
     close(fd);
 
@@ -411,20 +533,21 @@ static void test_bad_reply(void)
 
     /* The answer to another request */
     fe_queue_reply(f, VHOST_USER_BACKEND_SHMEM_UNMAP, 0);
-    g_assert_cmpint(vu_shmem_map(&f->dev, 1, 0, 0, page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, -EIO);
+    g_assert_cmpint(vu_shmem_map_errno(&f->dev, 1, 0, 0, page,
+                                       VHOST_USER_FLAG_MAP_RW,
+                                       memfd), ==, -EIO);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
     close(fd);
 
     /* No u64 in it */
     vu_qemu_send_msg(f->channel, VHOST_USER_BACKEND_SHMEM_UNMAP,
              VERSION | VHOST_USER_REPLY_MASK, NULL, 0, -1);
-    g_assert_cmpint(vu_shmem_unmap(&f->dev, 1, 0, page), ==, -EIO);
+    g_assert_cmpint(vu_shmem_unmap_errno(&f->dev, 1, 0, page), ==, -EIO);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
 
     /* The front-end stops talking: end of file where the reply should be */
     g_assert_cmpint(shutdown(f->channel, SHUT_WR), ==, 0);
-    g_assert_cmpint(vu_shmem_unmap(&f->dev, 1, 0, page), ==, -EIO);
+    g_assert_cmpint(vu_shmem_unmap_errno(&f->dev, 1, 0, page), ==, -EIO);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
 
     g_assert_cmpint(f->panics, ==, 0);
@@ -446,15 +569,15 @@ static void test_no_reply_ack(void)
     fake_negotiate(f, PROTOCOL_F(SHMEM) | PROTOCOL_F(BACKEND_REQ));
 
     /* Nothing is queued: waiting for a reply would hang the test */
-    g_assert_cmpint(vu_shmem_map(&f->dev, 3, 0, 0, page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
+    g_assert_cmpint(vu_shmem_map_errno(&f->dev, 3, 0, 0, page,
+                                       VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
     g_assert_cmpuint(req, ==, VHOST_USER_BACKEND_SHMEM_MAP);
     g_assert_cmpuint(flags, ==, VERSION);
     g_assert_true(same_file(fd, memfd));
     close(fd);
 
-    g_assert_cmpint(vu_shmem_unmap(&f->dev, 3, 0, page), ==, 0);
+    g_assert_cmpint(vu_shmem_unmap_errno(&f->dev, 3, 0, page), ==, 0);
     fe_recv_mmap(f, &req, &flags, &mmap, &fd);
     g_assert_cmpuint(req, ==, VHOST_USER_BACKEND_SHMEM_UNMAP);
     g_assert_cmpuint(flags, ==, VERSION);
@@ -475,23 +598,25 @@ static void test_not_negotiated(void)
 
     /* Before any negotiation */
     fake_declare_regions(f);
-    g_assert_cmpint(vu_shmem_map(&f->dev, 1, 0, 0, page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, -ENOTSUP);
+    g_assert_cmpint(vu_shmem_map_errno(&f->dev, 1, 0, 0, page,
+                                       VHOST_USER_FLAG_MAP_RW,
+                                       memfd), ==, -ENOTSUP);
 
     /* Offered, not taken */
     fake_negotiate(f, PROTOCOL_F(BACKEND_REQ) | PROTOCOL_F(REPLY_ACK));
-    g_assert_cmpint(vu_shmem_map(&f->dev, 1, 0, 0, page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, -ENOTSUP);
-    g_assert_cmpint(vu_shmem_unmap(&f->dev, 1, 0, page), ==, -ENOTSUP);
+    g_assert_cmpint(vu_shmem_map_errno(&f->dev, 1, 0, 0, page,
+                                       VHOST_USER_FLAG_MAP_RW,
+                                       memfd), ==, -ENOTSUP);
+    g_assert_cmpint(vu_shmem_unmap_errno(&f->dev, 1, 0, page), ==, -ENOTSUP);
     assert_nothing_sent(f->channel);
 
     /* Taken, but no back-end channel */
     fake_declare_regions(g);
     fake_negotiate(g, PROTOCOL_F(SHMEM) | PROTOCOL_F(REPLY_ACK));
-    g_assert_cmpint(vu_shmem_map(&g->dev, 1, 0, 0, page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd),
+    g_assert_cmpint(vu_shmem_map_errno(&g->dev, 1, 0, 0, page,
+                                       VHOST_USER_FLAG_MAP_RW, memfd),
                     ==, -ENOTCONN);
-    g_assert_cmpint(vu_shmem_unmap(&g->dev, 1, 0, page), ==, -ENOTCONN);
+    g_assert_cmpint(vu_shmem_unmap_errno(&g->dev, 1, 0, page), ==, -ENOTCONN);
 
     g_assert_cmpint(f->panics + g->panics, ==, 0);
     close(memfd);
@@ -540,15 +665,17 @@ static void test_invalid(void)
     fake_negotiate(f, full_features);
     for (i = 0; i < ARRAY_SIZE(maps); i++) {
         g_test_message("map %d", i);
-        g_assert_cmpint(vu_shmem_map(&f->dev, maps[i].shmid,
-                                     maps[i].fd_offset, maps[i].shm_offset,
-                                     maps[i].len, maps[i].flags, maps[i].fd),
+        g_assert_cmpint(vu_shmem_map_errno(&f->dev, maps[i].shmid,
+                                           maps[i].fd_offset,
+                                           maps[i].shm_offset, maps[i].len,
+                                           maps[i].flags, maps[i].fd),
                         ==, -EINVAL);
     }
     for (i = 0; i < ARRAY_SIZE(unmaps); i++) {
         g_test_message("unmap %d", i);
-        g_assert_cmpint(vu_shmem_unmap(&f->dev, unmaps[i].shmid,
-                                       unmaps[i].shm_offset, unmaps[i].len),
+        g_assert_cmpint(vu_shmem_unmap_errno(&f->dev, unmaps[i].shmid,
+                                             unmaps[i].shm_offset,
+                                             unmaps[i].len),
                         ==, -EINVAL);
     }
     assert_nothing_sent(f->channel);
@@ -649,10 +776,11 @@ static void test_qemu_map(void)
     g_free(s);
 
     /* Pages 1 and 2 of the memfd at page 4 of region 1, read-write */
-    g_assert_cmpint(vu_shmem_map(&q->dev, 1, page, 4 * page, 2 * page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
+    g_assert_cmpint(vu_shmem_map_errno(&q->dev, 1, page, 4 * page, 2 * page,
+                                       VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
     /* Page 3 at the start of region 3, read-only */
-    g_assert_cmpint(vu_shmem_map(&q->dev, 3, 3 * page, 0, page, 0, memfd),
+    g_assert_cmpint(vu_shmem_map_errno(&q->dev, 3, 3 * page, 0, page, 0,
+                                       memfd),
                     ==, 0);
     s = qfe_query(q);
     g_assert_cmpstr(s, ==,
@@ -670,30 +798,32 @@ static void test_qemu_map(void)
                     3 * page / 8);
 
     /* QEMU refuses; the caller hears it, nothing changes */
-    g_assert_cmpint(vu_shmem_map(&q->dev, 1, 0, 5 * page, page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd),
+    g_assert_cmpint(vu_shmem_map_errno(&q->dev, 1, 0, 5 * page, page,
+                                       VHOST_USER_FLAG_MAP_RW, memfd),
                     ==, -EREMOTEIO);                    /* overlaps */
-    g_assert_cmpint(vu_shmem_map(&q->dev, 1, 2 * page, 8 * page, 4 * page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd),
+    g_assert_cmpint(vu_shmem_map_errno(&q->dev, 1, 2 * page, 8 * page,
+                                       4 * page, VHOST_USER_FLAG_MAP_RW,
+                                       memfd),
                     ==, -EREMOTEIO);                    /* past the fd */
-    g_assert_cmpint(vu_shmem_unmap(&q->dev, 1, 4 * page, page),
+    g_assert_cmpint(vu_shmem_unmap_errno(&q->dev, 1, 4 * page, page),
                     ==, -EREMOTEIO);                    /* half of one */
-    g_assert_cmpint(vu_shmem_unmap(&q->dev, 1, 0, page),
+    g_assert_cmpint(vu_shmem_unmap_errno(&q->dev, 1, 0, page),
                     ==, -EREMOTEIO);                    /* none there */
     s = qfe_query(q);
     g_assert_cmpstr(s, ==,
                     "1:0x200000 0x4000+0x2000; 3:0x10000 0x0+0x1000:ro");
     g_free(s);
 
-    g_assert_cmpint(vu_shmem_unmap(&q->dev, 1, 4 * page, 2 * page), ==, 0);
-    g_assert_cmpint(vu_shmem_unmap(&q->dev, 3, 0, page), ==, 0);
+    g_assert_cmpint(vu_shmem_unmap_errno(&q->dev, 1, 4 * page,
+                                         2 * page), ==, 0);
+    g_assert_cmpint(vu_shmem_unmap_errno(&q->dev, 3, 0, page), ==, 0);
     s = qfe_query(q);
     g_assert_cmpstr(s, ==, "1:0x200000; 3:0x10000");
     g_free(s);
 
     /* The range can be mapped again */
-    g_assert_cmpint(vu_shmem_map(&q->dev, 1, 0, 4 * page, page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
+    g_assert_cmpint(vu_shmem_map_errno(&q->dev, 1, 0, 4 * page, page,
+                                       VHOST_USER_FLAG_MAP_RW, memfd), ==, 0);
     g_assert_cmphex(bar_readq(q, 4 * page), ==, mem[0]);
 
     munmap(mem, 4 * page);
@@ -712,8 +842,9 @@ static void test_qemu_no_regions(void)
     resp = qtest_qmp(q->qts, "{'execute': 'x-query-virtio-shmem'}");
     g_assert_true(qlist_empty(qdict_get_qlist(resp, "return")));
     qobject_unref(resp);
-    g_assert_cmpint(vu_shmem_map(&q->dev, 1, 0, 0, page,
-                                 VHOST_USER_FLAG_MAP_RW, memfd), ==, -ENOTSUP);
+    g_assert_cmpint(vu_shmem_map_errno(&q->dev, 1, 0, 0, page,
+                                       VHOST_USER_FLAG_MAP_RW,
+                                       memfd), ==, -ENOTSUP);
     close(memfd);
     qfe_stop(q);
 }
@@ -725,6 +856,8 @@ int main(int argc, char **argv)
 
     qtest_add_func("/libvhost-user/shmem/offer", test_offer);
     qtest_add_func("/libvhost-user/shmem/get-config", test_get_config);
+    qtest_add_func("/libvhost-user/shmem/own-config", test_own_config);
+    qtest_add_func("/libvhost-user/shmem/bool-api", test_bool_api);
     qtest_add_func("/libvhost-user/shmem/map-unmap", test_map_unmap);
     qtest_add_func("/libvhost-user/shmem/refused", test_refused);
     qtest_add_func("/libvhost-user/shmem/bad-reply", test_bad_reply);

@@ -219,11 +219,11 @@ static QDict *time_pairs(VuDev *dev, int memfd, uint64_t shm_offset,
 
     for (int i = -WARMUP; i < iterations; i++) {
         t0 = now_ns();
-        *err = vu_shmem_map(dev, SHMID, (i & 7) * page, shm_offset, page,
-                            VHOST_USER_FLAG_MAP_RW, memfd);
+        *err = vu_shmem_map_errno(dev, SHMID, (i & 7) * page, shm_offset, page,
+                                  VHOST_USER_FLAG_MAP_RW, memfd);
         t1 = now_ns();
         if (!*err) {
-            *err = vu_shmem_unmap(dev, SHMID, shm_offset, page);
+            *err = vu_shmem_unmap_errno(dev, SHMID, shm_offset, page);
         }
         t2 = now_ns();
         if (*err) {
@@ -573,9 +573,9 @@ static int fill(VuQemu *q, int memfd, int from, int to, int64_t *times,
     *err = 0;
     for (i = from; i < to; i++) {
         int64_t t0 = now_ns();
-        int ret = vu_shmem_map(&q->dev, SHMID, (i % MEMFD_PAGES) * page,
-                               live_offset(i), page, VHOST_USER_FLAG_MAP_RW,
-                               memfd);
+        int ret = vu_shmem_map_errno(&q->dev, SHMID, (i % MEMFD_PAGES) * page,
+                                     live_offset(i), page,
+                                     VHOST_USER_FLAG_MAP_RW, memfd);
 
         times[i] = now_ns() - t0;
         if (ret) {
@@ -635,10 +635,11 @@ static QDict *run_refusals(VuQemu *q, int memfd, int live)
             q->dev.shmem_sizes[SHMID] = 2 * region_size;
         }
         if (r->unmap) {
-            ret = vu_shmem_unmap(&q->dev, SHMID, r->shm_offset, r->len);
+            ret = vu_shmem_unmap_errno(&q->dev, SHMID, r->shm_offset, r->len);
         } else {
-            ret = vu_shmem_map(&q->dev, SHMID, r->fd_offset, r->shm_offset,
-                               r->len, VHOST_USER_FLAG_MAP_RW, memfd);
+            ret = vu_shmem_map_errno(&q->dev, SHMID, r->fd_offset,
+                                     r->shm_offset, r->len,
+                                     VHOST_USER_FLAG_MAP_RW, memfd);
         }
         q->dev.shmem_sizes[SHMID] = region_size;
         count = qemu_count_mappings(q);
@@ -720,9 +721,10 @@ static QDict *run_fd_exhaustion(VuQemu *q, int memfd, int *live)
         return d;
     }
     for (int k = 0; k < 64 && *live < max_live() - 1; k++) {
-        refusal = vu_shmem_map(&q->dev, SHMID, (*live % MEMFD_PAGES) * page,
-                               live_offset(*live), page,
-                               VHOST_USER_FLAG_MAP_RW, memfd);
+        refusal = vu_shmem_map_errno(&q->dev, SHMID,
+                                     (*live % MEMFD_PAGES) * page,
+                                     live_offset(*live), page,
+                                     VHOST_USER_FLAG_MAP_RW, memfd);
         if (refusal) {
             break;
         }
@@ -750,9 +752,9 @@ static QDict *run_fd_exhaustion(VuQemu *q, int memfd, int *live)
     qdict_put_bool(d, "data_intact", data);
 
     /* And it maps again once it can */
-    again = vu_shmem_map(&q->dev, SHMID, (*live % MEMFD_PAGES) * page,
-                         live_offset(*live), page, VHOST_USER_FLAG_MAP_RW,
-                         memfd);
+    again = vu_shmem_map_errno(&q->dev, SHMID, (*live % MEMFD_PAGES) * page,
+                               live_offset(*live), page,
+                               VHOST_USER_FLAG_MAP_RW, memfd);
     if (!again) {
         (*live)++;
     }

@@ -754,6 +754,110 @@ static void test_out_of_fds(void)
     ctx_stop(&t);
 }
 
+/*
+ * Mappings stay out of vhost memory tables: with the device running, many
+ * more mappings than a SET_MEM_TABLE can carry (8) send the back-end no
+ * memory table at all
+ */
+static void test_mem_table(void)
+{
+    TestCtx t = { 0 };
+    QVirtioPCIDevice *dev;
+    QVirtQueue *vq;
+    VuTestMemRegion regions[16];
+    unsigned int nregions, mark, i;
+
+    ctx_start(&t, true);
+    dev = ctx_driver_start(&t, &vq);
+    nregions = vu_test_backend_get_mem_regions(t.be, regions,
+                                               ARRAY_SIZE(regions));
+    g_assert_cmpuint(nregions, >=, 1);
+    mark = vu_test_backend_get_log_len(t.be);
+    for (i = 0; i < 16; i++) {
+        g_assert_cmphex(shmem_map(&t, 0, (i % 4) * PAGE, i * 2 * PAGE, PAGE,
+                                  MAP_RW, t.memfd), ==, 0);
+    }
+    g_assert_cmpint(count_mappings(&t, 0), ==, 16);
+    assert_alive(&t);
+    for (i = mark; i < vu_test_backend_get_log_len(t.be); i++) {
+        g_autoptr(VuTestMsgRecord) rec = vu_test_backend_get_log_entry(t.be,
+                                                                       i);
+
+        g_assert_cmpuint(rec->request, !=, VU_TEST_REQ_SET_MEM_TABLE);
+        g_assert_cmpuint(rec->request, !=, VU_TEST_REQ_ADD_MEM_REG);
+    }
+    g_assert_cmpuint(vu_test_backend_get_mem_regions(t.be, regions,
+                                                     ARRAY_SIZE(regions)),
+                     ==, nregions);
+    ctx_driver_stop(&t, dev, vq);
+    ctx_stop(&t);
+}
+
+/*
+ * A region whose size is not a power of two: its BAR is, and the guest
+ * reads a mapping at its very end
+ */
+static void test_odd_size(void)
+{
+    TestCtx t = { 0 };
+    uint64_t size = 3 * 1024 * 1024 + PAGE, bar_size;
+    uint8_t buf[PAGE];
+    QPCIBar bar;
+
+    ctx_start_sized(&t, true, size);
+    qpci_device_enable(t.pdev);
+    bar = qpci_iomap(t.pdev, SHMEM_BAR, &bar_size);
+    /* Region 2 (64 KiB) goes at the next 64 KiB boundary */
+    g_assert_cmphex(bar_size, ==, 4 * 1024 * 1024);
+    g_assert_cmphex(shmem_map(&t, 0, PAGE, size - PAGE, PAGE, MAP_RW,
+                              t.memfd), ==, 0);
+    qtest_memread(t.qts, bar.addr + size - PAGE, buf, PAGE);
+    g_assert(memcmp(buf, t.mem + PAGE, PAGE) == 0);
+    g_assert_cmphex(shmem_map(&t, 2, 0, 0, PAGE, MAP_RW, t.memfd), ==, 0);
+    qtest_memread(t.qts, bar.addr + ROUND_UP(size, REGION2_SIZE), buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) == 0);
+    ctx_stop(&t);
+}
+
+/*
+ * Other vhost-user-base devices show no shared memory to the guest: their
+ * back-end is not offered F_SHMEM, QEMU asks for no regions and makes
+ * none, so nothing blocks migration on their account
+ */
+static void test_other_device(const void *opaque)
+{
+    const char *driver = opaque;
+    const uint64_t sizes[] = { REGION0_SIZE };
+    g_autoptr(VuTestBackend) be = vu_test_backend_new();
+    QTestState *qts;
+    QDict *resp;
+
+    if (!qtest_has_device(driver)) {
+        g_test_skip("device not available");
+        return;
+    }
+    vu_test_backend_set_protocol_features(
+        be, VU_TEST_DEFAULT_PROTOCOL_FEATURES |
+            (1ULL << VU_TEST_PROTOCOL_F_SHMEM));
+    vu_test_backend_set_shmem_regions(be, sizes, ARRAY_SIZE(sizes));
+    qts = qtest_initf(
+        "-M q35,memory-backend=mem -m 256M -nodefaults "
+        "-object memory-backend-memfd,id=mem,size=256M,share=on "
+        "-chardev socket,id=chr0,path=%s -device %s,id=vdev0,chardev=chr0",
+        vu_test_backend_get_socket_path(be), driver);
+    g_assert_true(vu_test_backend_wait_backend_channel(be, TIMEOUT_MS));
+
+    g_assert_cmphex(vu_test_backend_get_acked_protocol_features(be) &
+                    (1ULL << VU_TEST_PROTOCOL_F_SHMEM), ==, 0);
+    g_assert_cmpint(vu_test_backend_wait_request(
+                        be, VU_TEST_REQ_GET_SHMEM_CONFIG, 0, 0), ==, -1);
+    resp = qtest_qmp(qts, "{'execute': 'x-query-virtio-shmem'}");
+    g_assert_true(qlist_empty(qdict_get_qlist(resp, "return")));
+    qobject_unref(resp);
+    qtest_quit(qts);
+    g_assert_cmpuint(vu_test_backend_get_protocol_errors(be), ==, 0);
+}
+
 /* A guest reset of the device drops every mapping */
 static void test_reset(void)
 {
@@ -869,6 +973,14 @@ int main(int argc, char **argv)
         qtest_add_func("/vhost-user-shmem/memory-map-full",
                        test_memory_map_full);
     }
+    qtest_add_func("/vhost-user-shmem/mem-table", test_mem_table);
+    qtest_add_data_func("/vhost-user-shmem/not-offered/vhost-user-rng-pci",
+                        "vhost-user-rng-pci", test_other_device);
+    qtest_add_data_func("/vhost-user-shmem/not-offered/vhost-user-gpio-pci",
+                        "vhost-user-gpio-pci", test_other_device);
+    qtest_add_data_func("/vhost-user-shmem/not-offered/vhost-user-i2c-pci",
+                        "vhost-user-i2c-pci", test_other_device);
+    qtest_add_func("/vhost-user-shmem/odd-size", test_odd_size);
     qtest_add_func("/vhost-user-shmem/reset", test_reset);
     qtest_add_func("/vhost-user-shmem/disconnect", test_disconnect);
     qtest_add_func("/vhost-user-shmem/migration-blocker",
