@@ -1595,6 +1595,70 @@ static void test_bad_options(void)
 }
 
 /*
+ * Two servers in one QEMU whose clients put BAR0 at the same address:
+ * each client reaches its own device (BAR accesses looked the address
+ * up in the server's memory, where the last BAR placed there won), and
+ * each server numbers its DMA requests on its own.
+ */
+static void test_two_servers(void)
+{
+    TestCtx a = { 0 }, b = { 0 };
+    g_autofree char *obj_a = NULL;
+    g_autofree char *obj_b = NULL;
+    VfuRawDmaRecord rec_a[2], rec_b[2];
+    uint32_t rw = VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE;
+    uint32_t val_a = 0x11111111, val_b = 0x22222222, got_a = 0, got_b = 0;
+
+    ctx_init(&a);
+    ctx_init(&b);
+    obj_a = server_object(a.sock, "");
+    obj_b = g_strdup_printf("{\"qom-type\":\"x-vfio-user-server\","
+                            "\"id\":\"vfu1\",\"device\":\"dev1\","
+                            "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}}",
+                            b.sock);
+    a.qts = qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=off "
+                        "-device edu,id=dev0 -device edu,id=dev1 "
+                        "-object '%s' -object '%s'", obj_a, obj_b);
+    b.qts = a.qts;
+    if (!client_setup(&a, true, true) || !client_setup(&b, true, true)) {
+        goto out;
+    }
+    /* edu's liveness register reads back the complement of a write */
+    if (!check(vfu_raw_region_write(a.client, VFU_RAW_REGION_BAR0, 0x04,
+                                    &val_a, 4) == 0 &&
+               vfu_raw_region_write(b.client, VFU_RAW_REGION_BAR0, 0x04,
+                                    &val_b, 4) == 0 &&
+               vfu_raw_region_read(a.client, VFU_RAW_REGION_BAR0, 0x04,
+                                   &got_a, 4) == 0 &&
+               vfu_raw_region_read(b.client, VFU_RAW_REGION_BAR0, 0x04,
+                                   &got_b, 4) == 0, "BAR0 accesses") ||
+        !check(got_a == ~val_a && got_b == ~val_b,
+               "liveness registers: 0x%x and 0x%x, expected 0x%x and 0x%x",
+               got_a, got_b, ~val_a, ~val_b)) {
+        goto out;
+    }
+    if (!map_range(&a, rw) || !map_range(&b, rw) ||
+        !edu_dma(&a, MAP_BASE, 0, 0x10, false) ||
+        !edu_dma(&a, MAP_BASE, 0, 0x10, false) ||
+        !edu_dma(&b, MAP_BASE, 0, 0x10, false) ||
+        !edu_dma(&b, MAP_BASE, 0, 0x10, false) ||
+        !check_dma_count(&a, 2) || !check_dma_count(&b, 2)) {
+        goto out;
+    }
+    vfu_raw_dma_records(a.client, rec_a, 2);
+    vfu_raw_dma_records(b.client, rec_b, 2);
+    check(rec_b[0].msg_id == rec_a[0].msg_id &&
+          rec_b[1].msg_id == (uint16_t)(rec_b[0].msg_id + 1),
+          "msg_ids: first server %u %u, second server %u %u",
+          rec_a[0].msg_id, rec_a[1].msg_id, rec_b[0].msg_id,
+          rec_b[1].msg_id);
+out:
+    b.qts = NULL;
+    teardown(&b);
+    teardown(&a);
+}
+
+/*
  * The seeded fuzzer: a client that sends valid and invalid requests in
  * random order, answers DMA badly, splits and delays messages, hangs up
  * and comes back.  Every request must get a reply or the connection
@@ -1933,6 +1997,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-server/dma-map/max-regions",
                    test_map_max_regions);
     qtest_add_func("/vfio-user-server/bad-options", test_bad_options);
+    qtest_add_func("/vfio-user-server/two-servers", test_two_servers);
     qtest_add_func("/vfio-user-server/fuzz", test_fuzz);
     qtest_add_func("/vfio-user-server/twin-off/version",
                    test_version_twin_off);
