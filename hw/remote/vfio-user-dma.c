@@ -15,6 +15,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
@@ -27,9 +28,10 @@
 OBJECT_DECLARE_SIMPLE_TYPE(VfuDmaRange, VFU_DMA_RANGE)
 
 /*
- * A range is its own object, the owner of its MemoryRegion: flatviews
- * and MemoryRegionCaches that still refer to the region after the client
- * unregistered it keep the range alive, not the server object.
+ * A range is its own object, the owner of its MemoryRegion: flatviews,
+ * MemoryRegionCaches and address_space_map() users that still refer to
+ * the region after the client unregistered it keep the range alive, not
+ * the server object.
  */
 struct VfuDmaRange {
     Object parent;
@@ -38,6 +40,9 @@ struct VfuDmaRange {
     VfuDma *dma;            /* NULL once removed */
     hwaddr iova;
     uint64_t size;
+    /* Shared by fd: the server's own mapping of the client's pages */
+    void *mapping;
+    size_t mapping_len;
     QLIST_ENTRY(VfuDmaRange) next;
 };
 
@@ -286,6 +291,30 @@ static void vfu_dma_range_remove(VfuDma *dma, VfuDmaRange *range)
     object_unparent(OBJECT(range));
 }
 
+/*
+ * libvfio-user unmaps a range shared by fd when the client unmaps it or
+ * goes away, whoever still uses it: a device with a pointer from
+ * dma_memory_map(), an I/O request of the block layer in flight.  Map the
+ * same pages once more, for the range object, which lives until its last
+ * user is done (see vfu_dma_range_finalize()).
+ */
+static void *vfu_dma_range_map(VfuDmaRange *range,
+                               const vfu_dma_info_t *info)
+{
+    void *p = mremap(info->mapping.iov_base, 0, info->mapping.iov_len,
+                     MREMAP_MAYMOVE);
+
+    if (p == MAP_FAILED) {
+        warn_report("vfu: DMA range at 0x%" HWADDR_PRIx " used through "
+                    "libvfio-user's mapping: %s", range->iova,
+                    strerror(errno));
+        return NULL;
+    }
+    range->mapping = p;
+    range->mapping_len = info->mapping.iov_len;
+    return (char *)p + ((char *)info->vaddr - (char *)info->mapping.iov_base);
+}
+
 void vfu_dma_add_range(VfuDma *dma, const vfu_dma_info_t *info)
 {
     hwaddr iova = (hwaddr)(uintptr_t)info->iova.iov_base;
@@ -295,9 +324,11 @@ void vfu_dma_add_range(VfuDma *dma, const vfu_dma_info_t *info)
     VfuDmaRange *range = vfu_dma_range_new(dma, name, iova, size);
 
     if (info->vaddr) {
-        /* Shared by fd: libvfio-user has mapped it */
+        /* Shared by fd: its pages, mapped for as long as the range lives */
+        void *host = vfu_dma_range_map(range, info);
+
         memory_region_init_ram_ptr(&range->mr, OBJECT(range), name, size,
-                                   info->vaddr);
+                                   host ?: info->vaddr);
         /* A write to a read-only mapping would kill the server. */
         memory_region_set_readonly(&range->mr, !(info->prot & PROT_WRITE));
         trace_vfu_dma_register(iova, size);
@@ -377,12 +408,21 @@ const VfuDmaStats *vfu_dma_get_stats(VfuDma *dma)
 /* Four messages of the largest size a client may ask for. */
 #define VFU_DMA_DEFAULT_MAX_BOUNCE_BUFFER_SIZE (4 * MiB)
 #define VFU_DMA_DEFAULT_TIMEOUT_MS 10000
+/* The main loop waits for a DMA reply with the BQL held: not for long. */
+#define VFU_DMA_MAX_TIMEOUT_MS 60000
+
+/*
+ * Room for a client VM whose RAM comes in many pieces (hot-plugged DIMMs,
+ * virtio-mem blocks); each DMA_MAP is looked up linearly.
+ */
+#define VFU_DMA_DEFAULT_MAX_REGIONS 1024
 
 void vfu_dma_options_init(VfuDmaOptions *options)
 {
     options->block = true;
     options->twin_socket = true;
     options->timeout_ms = VFU_DMA_DEFAULT_TIMEOUT_MS;
+    options->max_regions = VFU_DMA_DEFAULT_MAX_REGIONS;
     options->max_bounce_buffer_size = 0;
 }
 
@@ -404,8 +444,15 @@ bool vfu_dma_options_apply(const VfuDmaOptions *options, vfu_ctx_t *ctx,
         error_setg_errno(errp, errno, "vfu: Failed to set up twin sockets");
         return false;
     }
-    if (vfu_set_dma_timeout(ctx, options->timeout_ms) < 0) {
+    /* The same patience for a reply as for the rest of a message */
+    if (vfu_set_dma_timeout(ctx, options->timeout_ms) < 0 ||
+        vfu_set_recv_timeout(ctx, options->timeout_ms) < 0) {
         error_setg_errno(errp, errno, "vfu: Failed to set the DMA timeout");
+        return false;
+    }
+    if (vfu_set_max_dma_regions(ctx, options->max_regions) < 0) {
+        error_setg_errno(errp, errno,
+                         "vfu: Failed to set the number of DMA regions");
         return false;
     }
     return true;
@@ -467,22 +514,46 @@ static void vfu_dma_set_max_bounce(Object *obj, Visitor *v, const char *name,
     vfu_dma_prop_options(obj, opaque)->max_bounce_buffer_size = value;
 }
 
-static void vfu_dma_get_timeout(Object *obj, Visitor *v, const char *name,
-                                void *opaque, Error **errp)
+static uint32_t *vfu_dma_prop_uint32(Object *obj, const VfuDmaProperty *prop)
 {
-    visit_type_uint32(v, name, &vfu_dma_prop_options(obj, opaque)->timeout_ms,
-                      errp);
+    return (uint32_t *)((char *)vfu_dma_prop_options(obj, prop) +
+                        prop->field);
+}
+
+static void vfu_dma_get_uint32(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, vfu_dma_prop_uint32(obj, opaque), errp);
+}
+
+/* A uint32 option between @min and @max */
+static void vfu_dma_set_uint32(Object *obj, Visitor *v, const char *name,
+                               uint32_t min, uint32_t max, void *opaque,
+                               Error **errp)
+{
+    uint32_t value;
+
+    if (!vfu_dma_prop_check_idle(obj, opaque, name, errp) ||
+        !visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value < min || value > max) {
+        error_setg(errp, "vfu: %s must be between %u and %u", name, min, max);
+        return;
+    }
+    *vfu_dma_prop_uint32(obj, opaque) = value;
 }
 
 static void vfu_dma_set_timeout(Object *obj, Visitor *v, const char *name,
                                 void *opaque, Error **errp)
 {
-    uint32_t value;
+    vfu_dma_set_uint32(obj, v, name, 1, VFU_DMA_MAX_TIMEOUT_MS, opaque, errp);
+}
 
-    if (vfu_dma_prop_check_idle(obj, opaque, name, errp) &&
-        visit_type_uint32(v, name, &value, errp)) {
-        vfu_dma_prop_options(obj, opaque)->timeout_ms = value;
-    }
+static void vfu_dma_set_max_regions(Object *obj, Visitor *v, const char *name,
+                                    void *opaque, Error **errp)
+{
+    vfu_dma_set_uint32(obj, v, name, 1, VFIO_USER_MAX_DMA_MAPS, opaque, errp);
 }
 
 static bool *vfu_dma_prop_bool(Object *obj, const VfuDmaProperty *prop)
@@ -565,10 +636,16 @@ void vfu_dma_class_add_properties(ObjectClass *klass,
                          "Total size of the device's DMA bounce buffers "
                          "for client memory without an fd (default 4M)");
     vfu_dma_add_property(klass, "x-dma-timeout", "uint32",
-                         vfu_dma_get_timeout, vfu_dma_set_timeout,
-                         &template, 0,
-                         "Milliseconds to wait for the client's DMA reply "
-                         "(0: forever)");
+                         vfu_dma_get_uint32, vfu_dma_set_timeout,
+                         &template, offsetof(VfuDmaOptions, timeout_ms),
+                         "Milliseconds to wait for the client's DMA reply, "
+                         "or for the rest of a message it started "
+                         "(1 to 60000, default 10000)");
+    vfu_dma_add_property(klass, "max-dma-regions", "uint32",
+                         vfu_dma_get_uint32, vfu_dma_set_max_regions,
+                         &template, offsetof(VfuDmaOptions, max_regions),
+                         "DMA ranges the client may map at a time "
+                         "(1 to 65535, default 1024)");
     vfu_dma_add_property(klass, "x-twin-socket", "bool",
                          vfu_dma_get_bool, vfu_dma_set_bool, &template,
                          offsetof(VfuDmaOptions, twin_socket),
@@ -586,10 +663,21 @@ void vfu_dma_class_add_properties(ObjectClass *klass,
     }
 }
 
+static void vfu_dma_range_finalize(Object *obj)
+{
+    VfuDmaRange *range = VFU_DMA_RANGE(obj);
+
+    /* Its MemoryRegion is gone with the last reference to the range. */
+    if (range->mapping) {
+        munmap(range->mapping, range->mapping_len);
+    }
+}
+
 static const TypeInfo vfu_dma_range_info = {
     .name = TYPE_VFU_DMA_RANGE,
     .parent = TYPE_OBJECT,
     .instance_size = sizeof(VfuDmaRange),
+    .instance_finalize = vfu_dma_range_finalize,
 };
 
 static void vfu_dma_register_types(void)

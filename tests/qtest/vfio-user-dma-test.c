@@ -638,6 +638,49 @@ static void test_nvme_client_disconnect(void)
     vfu_pair_free(p);
 }
 
+/*
+ * The client goes away while the device writes into its fd-shared RAM
+ * through a pointer from dma_memory_map(): an NVMe read held by a
+ * throttled disk, released after libvfio-user unmapped the client's
+ * memory.  The server must not write into memory unmapped under it.
+ */
+static void test_nvme_unmap_during_io(void)
+{
+    VfuPair *p = vfu_pair_new();
+    g_autoptr(QDict) rsp = NULL;
+    uint64_t buf;
+    VfuNvme n;
+
+    /*
+     * Under qtest, throttling runs on the virtual clock: it holds I/O.
+     * null-co fills read buffers with memset(), in the server's process.
+     */
+    vfu_pair_start_server(p,
+        "-object throttle-group,id=tg0,x-bps-read=4096 "
+        "-blockdev null-co,node-name=n0,size=1073741824,read-zeroes=on "
+        "-blockdev throttle,throttle-group=tg0,file=n0,node-name=d0 "
+        "-device nvme,id=dev0,serial=vfu,drive=d0,mdts=8", NULL);
+    vfu_pair_start_client(p, CLIENT_MEMFD, NULL);
+    vfu_nvme_init(&n, p);
+    buf = guest_alloc(&p->alloc, 64 * KiB);
+
+    /* The first read goes through and empties the bucket... */
+    g_assert_cmpint(vfu_nvme_io(&n, false, 0, buf, 64 * KiB, true), ==, 0);
+    /* ...the second waits, its buffer mapped */
+    vfu_nvme_submit_io(&n, false, 128, buf, 64 * KiB, true);
+    g_assert_cmpint(nvme_peek_done(&n), ==, 0);
+
+    vfu_pair_stop_client(p);
+    g_assert(wait_hangup(p->server));
+
+    /* Let the read go */
+    qtest_clock_step(p->server, 60 * 1000 * 1000 * 1000LL);
+    rsp = qtest_qmp(p->server, "{'execute': 'query-status'}");
+    g_assert(qdict_haskey(rsp, "return"));
+    g_assert(qtest_probe_child(p->server));
+    vfu_pair_free(p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -654,6 +697,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-dma/nvme/poll-during-dma",
                    test_nvme_poll_during_dma);
     qtest_add_func("/vfio-user-dma/nvme/unmapped", test_nvme_unmapped);
+    qtest_add_func("/vfio-user-dma/nvme/unmap-during-io",
+                   test_nvme_unmap_during_io);
     qtest_add_func("/vfio-user-dma/nvme/client-disconnect",
                    test_nvme_client_disconnect);
     return g_test_run();

@@ -193,6 +193,46 @@ static int send_all(VfuRawClient *c, int fd, struct iovec *iov, int iovcnt)
     return ret;
 }
 
+static int send_msg_fds(VfuRawClient *c, int fd, uint16_t msg_id,
+                        uint16_t cmd, uint32_t flags, const void *p1,
+                        size_t l1, const int *fds, size_t nr_fds)
+{
+    VfuRawHdr hdr = {
+        .msg_id = msg_id,
+        .cmd = cmd,
+        .size = VFU_RAW_HDR_SIZE + l1,
+        .flags = flags,
+    };
+    struct iovec iov[2] = {
+        { .iov_base = &hdr, .iov_len = sizeof(hdr) },
+        { .iov_base = (void *)p1, .iov_len = l1 },
+    };
+    char control[CMSG_SPACE(sizeof(int) * VFU_RAW_MAX_FDS)] = { 0 };
+    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+    struct cmsghdr *cmsg;
+    ssize_t n;
+
+    /* Small enough to go at once with its fds */
+    g_assert(nr_fds > 0 && nr_fds <= VFU_RAW_MAX_FDS);
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nr_fds);
+    cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nr_fds);
+    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nr_fds);
+
+    g_mutex_lock(&c->send_lock);
+    do {
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    g_mutex_unlock(&c->send_lock);
+    if (n < 0) {
+        return -errno;
+    }
+    return (size_t)n == sizeof(hdr) + l1 ? 0 : -EIO;
+}
+
 static int send_msg(VfuRawClient *c, int fd, uint16_t msg_id, uint16_t cmd,
                     uint32_t flags, uint32_t error_no,
                     const void *p1, size_t l1, const void *p2, size_t l2)
@@ -675,9 +715,10 @@ static bool parse_version(VfuRawClient *c, VfuRawMsg *m, Error **errp)
     return ok;
 }
 
-static bool negotiate(VfuRawClient *c, bool twin, int timeout_ms, Error **errp)
+static bool negotiate(VfuRawClient *c, bool twin, const char *caps_json,
+                      int timeout_ms, Error **errp)
 {
-    g_autofree char *json = g_strdup_printf(
+    g_autofree char *json = caps_json ? g_strdup(caps_json) : g_strdup_printf(
         "{\"capabilities\":{\"max_msg_fds\":%d,\"max_data_xfer_size\":%u%s}}",
         VFU_RAW_MAX_FDS, c->max_xfer,
         twin ? ",\"twin_socket\":{\"supported\":true}" : "");
@@ -752,8 +793,9 @@ out:
     return ok;
 }
 
-VfuRawClient *vfu_raw_connect(const char *path, bool twin, uint32_t max_xfer,
-                              int timeout_ms, Error **errp)
+static VfuRawClient *connect_full(const char *path, bool twin,
+                                  const char *caps_json, uint32_t max_xfer,
+                                  int timeout_ms, Error **errp)
 {
     VfuRawClient *c = g_new0(VfuRawClient, 1);
 
@@ -767,13 +809,27 @@ VfuRawClient *vfu_raw_connect(const char *path, bool twin, uint32_t max_xfer,
     g_cond_init(&c->cond);
 
     c->fd = connect_unix(path, timeout_ms, errp);
-    if (c->fd < 0 || !negotiate(c, twin, timeout_ms, errp)) {
+    if (c->fd < 0 || !negotiate(c, twin, caps_json, timeout_ms, errp)) {
         c->stop = true;
         vfu_raw_free(c);
         return NULL;
     }
     c->thread = g_thread_new("vfu-raw-client", receiver_thread, c);
     return c;
+}
+
+VfuRawClient *vfu_raw_connect(const char *path, bool twin, uint32_t max_xfer,
+                              int timeout_ms, Error **errp)
+{
+    return connect_full(path, twin, NULL, max_xfer, timeout_ms, errp);
+}
+
+VfuRawClient *vfu_raw_connect_caps(const char *path, const char *caps_json,
+                                   uint32_t max_xfer, int timeout_ms,
+                                   Error **errp)
+{
+    return connect_full(path, strstr(caps_json, "twin_socket") != NULL,
+                        caps_json, max_xfer, timeout_ms, errp);
 }
 
 const VfuRawVersion *vfu_raw_version(VfuRawClient *c)
@@ -958,6 +1014,30 @@ int vfu_raw_dma_map(VfuRawClient *c, uint64_t addr, uint64_t size,
     return ret;
 }
 
+int vfu_raw_dma_map_fd(VfuRawClient *c, uint64_t addr, uint64_t size,
+                       uint32_t flags, int fd, uint64_t offset)
+{
+    VfuRawDmaMap map = {
+        .argsz = sizeof(map),
+        .flags = flags,
+        .offset = offset,
+        .addr = addr,
+        .size = size,
+    };
+    uint16_t msg_id = vfu_raw_next_msg_id(c);
+    int ret;
+
+    if (fd < 0) {
+        ret = send_msg(c, c->fd, msg_id, VFU_RAW_CMD_DMA_MAP,
+                       VFU_RAW_TYPE_COMMAND, 0, &map, sizeof(map), NULL, 0);
+    } else {
+        ret = send_msg_fds(c, c->fd, msg_id, VFU_RAW_CMD_DMA_MAP,
+                           VFU_RAW_TYPE_COMMAND, &map, sizeof(map), &fd, 1);
+    }
+    return finish_request(c, ret < 0 ? ret : msg_id, VFU_RAW_CMD_DMA_MAP,
+                          VFU_RAW_TIMEOUT_MS, NULL);
+}
+
 int vfu_raw_region_read_send(VfuRawClient *c, uint32_t region,
                              uint64_t offset, uint32_t count)
 {
@@ -1120,4 +1200,97 @@ bool vfu_raw_peer_closed(VfuRawClient *c)
     closed = c->peer_closed;
     g_mutex_unlock(&c->lock);
     return closed;
+}
+
+uint16_t vfu_raw_next_msg_id(VfuRawClient *c)
+{
+    uint16_t msg_id;
+
+    g_mutex_lock(&c->lock);
+    msg_id = c->next_msg_id++;
+    g_mutex_unlock(&c->lock);
+    return msg_id;
+}
+
+int vfu_raw_send_bytes(VfuRawClient *c, const void *buf, size_t len)
+{
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+    return send_all(c, c->fd, &iov, 1);
+}
+
+size_t vfu_raw_build_msg(uint8_t **buf, uint16_t msg_id, uint16_t cmd,
+                         uint32_t flags, const void *payload, size_t len)
+{
+    VfuRawHdr hdr = {
+        .msg_id = msg_id,
+        .cmd = cmd,
+        .size = VFU_RAW_HDR_SIZE + len,
+        .flags = flags,
+    };
+
+    *buf = g_malloc(sizeof(hdr) + len);
+    memcpy(*buf, &hdr, sizeof(hdr));
+    if (len) {
+        memcpy(*buf + sizeof(hdr), payload, len);
+    }
+    return sizeof(hdr) + len;
+}
+
+int vfu_raw_socket_connect(const char *path, int timeout_ms, Error **errp)
+{
+    return connect_unix(path, timeout_ms, errp);
+}
+
+int vfu_raw_socket_send(int fd, const void *buf, size_t len, const int *fds,
+                        size_t nr_fds)
+{
+    char control[CMSG_SPACE(sizeof(int) * VFU_RAW_MAX_FDS)] = { 0 };
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t n;
+
+    g_assert(nr_fds <= VFU_RAW_MAX_FDS);
+    if (nr_fds) {
+        struct cmsghdr *cmsg;
+
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nr_fds);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nr_fds);
+        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nr_fds);
+    }
+    do {
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return -errno;
+    }
+    return (size_t)n == len ? 0 : -EIO;
+}
+
+int vfu_raw_socket_recv(int fd, int timeout_ms, VfuRawReply **reply)
+{
+    VfuRawMsg m;
+    VfuRawReply *r;
+    int ret;
+
+    *reply = NULL;
+    ret = recv_msg(fd, &m, deadline_after(timeout_ms));
+    if (ret < 0) {
+        return ret;
+    }
+    r = g_new0(VfuRawReply, 1);
+    r->msg_id = m.hdr.msg_id;
+    r->cmd = m.hdr.cmd;
+    r->flags = m.hdr.flags;
+    r->error_no = m.hdr.error_no;
+    r->len = m.len;
+    r->payload = m.payload;
+    memcpy(r->fds, m.fds, sizeof(r->fds));
+    r->nr_fds = m.nr_fds;
+    *reply = r;
+    return 0;
 }

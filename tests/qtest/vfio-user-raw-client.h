@@ -135,6 +135,15 @@ typedef struct VfuRawClient VfuRawClient;
 VfuRawClient *vfu_raw_connect(const char *path, bool twin, uint32_t max_xfer,
                               int timeout_ms, Error **errp);
 
+/*
+ * Like vfu_raw_connect(), but send @caps_json as the JSON of VERSION (no
+ * twin socket is asked for unless @caps_json does).  @max_xfer is still
+ * the largest DMA request the client serves.
+ */
+VfuRawClient *vfu_raw_connect_caps(const char *path, const char *caps_json,
+                                   uint32_t max_xfer, int timeout_ms,
+                                   Error **errp);
+
 /* The VERSION reply; valid until vfu_raw_free() */
 const VfuRawVersion *vfu_raw_version(VfuRawClient *c);
 
@@ -181,6 +190,13 @@ void vfu_raw_reply_free(VfuRawReply *r);
  */
 int vfu_raw_dma_map(VfuRawClient *c, uint64_t addr, uint64_t size,
                     uint32_t flags);
+
+/*
+ * DMA_MAP of @size bytes of @fd at @offset (no fd if @fd is negative),
+ * without memory on the client side.  Same returns as vfu_raw_request().
+ */
+int vfu_raw_dma_map_fd(VfuRawClient *c, uint64_t addr, uint64_t size,
+                       uint32_t flags, int fd, uint64_t offset);
 
 /* REGION_READ/REGION_WRITE of @count bytes; same returns as request */
 int vfu_raw_region_read(VfuRawClient *c, uint32_t region, uint64_t offset,
@@ -230,5 +246,36 @@ size_t vfu_raw_stray_messages(VfuRawClient *c);
 
 /* Whether the server closed a socket */
 bool vfu_raw_peer_closed(VfuRawClient *c);
+
+/*
+ * Misbehaving on purpose: raw bytes on the main socket.  The caller takes
+ * the msg_id from vfu_raw_next_msg_id() and waits for the reply as usual.
+ */
+uint16_t vfu_raw_next_msg_id(VfuRawClient *c);
+int vfu_raw_send_bytes(VfuRawClient *c, const void *buf, size_t len);
+
+/*
+ * Build a message: header (with the size of @len bytes of payload) and
+ * payload, in a buffer the caller frees.  Returns its size.
+ */
+size_t vfu_raw_build_msg(uint8_t **buf, uint16_t msg_id, uint16_t cmd,
+                         uint32_t flags, const void *payload, size_t len);
+
+/*
+ * A socket of its own, no receiver thread: connect to @path, retrying for
+ * up to @timeout_ms while nobody listens.  Returns the fd or -1.
+ */
+int vfu_raw_socket_connect(const char *path, int timeout_ms, Error **errp);
+
+/* Send @len bytes and @nr_fds fds on @fd; 0 or -errno */
+int vfu_raw_socket_send(int fd, const void *buf, size_t len, const int *fds,
+                        size_t nr_fds);
+
+/*
+ * Receive one message on @fd within @timeout_ms.  Returns 0 with *@reply
+ * set (free it with vfu_raw_reply_free()), -ECONNRESET if the server
+ * closed the socket, -ETIMEDOUT, or -errno.
+ */
+int vfu_raw_socket_recv(int fd, int timeout_ms, VfuRawReply **reply);
 
 #endif /* VFIO_USER_RAW_CLIENT_H */

@@ -18,7 +18,10 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/socket.h>
+#include <sys/un.h>
 #include "qapi/error.h"
+#include "qemu/cutils.h"
 #include "qobject/qdict.h"
 #include "qobject/qnum.h"
 #include "libqtest.h"
@@ -96,52 +99,51 @@ static void fill_pattern(uint8_t *buf, size_t len, uint8_t seed)
     }
 }
 
-/* @opts: more members of the server object's JSON, each after a comma */
-static QTestState *server_start(const char *sock, const char *opts)
+/* The server object's JSON; @opts: more members, each after a comma */
+static char *server_object(const char *sock, const char *opts)
 {
-    return qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=off "
-                       "-device edu,id=dev0 "
-                       "-object '{\"qom-type\":\"x-vfio-user-server\","
-                       "\"id\":\"vfu0\",\"device\":\"dev0\","
-                       "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}%s}'",
-                       sock, opts);
+    return g_strdup_printf("{\"qom-type\":\"x-vfio-user-server\","
+                           "\"id\":\"vfu0\",\"device\":\"dev0\","
+                           "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}%s}",
+                           sock, opts);
 }
 
-/*
- * Start a server with the object options @opts and connect a client,
- * asking for twin-socket mode if @twin and requiring it if @need_twin.
- * Places BAR0 and enables memory space and bus mastering through the
- * config region.
- */
-static bool setup_full(TestCtx *t, const char *opts, bool twin,
-                       bool need_twin)
+/* @shutdown: the machine's auto-shutdown; @opts as for server_object() */
+static QTestState *server_start_full(const char *sock, bool shutdown,
+                                     const char *opts)
 {
-    Error *err = NULL;
-    uint16_t cmd = PCI_COMMAND_MEM | PCI_COMMAND_MASTER;
-    uint32_t bar = BAR0_ADDR;
-    uint32_t ident = 0;
-    int ret;
+    g_autofree char *obj = server_object(sock, opts);
 
+    return qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=%s "
+                       "-device edu,id=dev0 -object '%s'",
+                       shutdown ? "on" : "off", obj);
+}
+
+static QTestState *server_start(const char *sock, const char *opts)
+{
+    return server_start_full(sock, false, opts);
+}
+
+/* A temporary directory for the socket, and the test's own state */
+static void ctx_init(TestCtx *t)
+{
     g_mutex_init(&t->lock);
     g_cond_init(&t->cond);
     t->dir = g_dir_make_tmp("vfio-user-server-test-XXXXXX", NULL);
     g_assert(t->dir);
     t->sock = g_build_filename(t->dir, "sock", NULL);
-    t->qts = server_start(t->sock, opts);
+}
 
-    t->client = vfu_raw_connect(t->sock, twin, t->max_xfer, DMA_TIMEOUT_MS,
-                                &err);
-    if (!check(t->client, "connect/negotiate: %s",
-               err ? error_get_pretty(err) : "?")) {
-        error_free(err);
-        return false;
-    }
-    if (need_twin && !check(vfu_raw_twin_active(t->client),
-                            "the server did not enable twin-socket mode "
-                            "(VERSION reply: %s)",
-                            vfu_raw_version(t->client)->json ?: "no JSON")) {
-        return false;
-    }
+/*
+ * Places BAR0 and enables memory space and bus mastering through the
+ * config region of a connected client, and checks edu's ident.
+ */
+static bool client_enable(TestCtx *t)
+{
+    uint16_t cmd = PCI_COMMAND_MEM | PCI_COMMAND_MASTER;
+    uint32_t bar = BAR0_ADDR;
+    uint32_t ident = 0;
+    int ret;
 
     ret = vfu_raw_region_write(t->client, VFU_RAW_REGION_CONFIG,
                                PCI_BAR0_REG, &bar, sizeof(bar));
@@ -157,6 +159,39 @@ static bool setup_full(TestCtx *t, const char *opts, bool twin,
                               &ident, sizeof(ident));
     return check(ret == 0 && ident == EDU_IDENT,
                  "edu ident: ret %d value 0x%08x", ret, ident);
+}
+
+/* Connect a client to the running server as for setup_full() */
+static bool client_setup(TestCtx *t, bool twin, bool need_twin)
+{
+    Error *err = NULL;
+
+    t->client = vfu_raw_connect(t->sock, twin, t->max_xfer, DMA_TIMEOUT_MS,
+                                &err);
+    if (!check(t->client, "connect/negotiate: %s",
+               err ? error_get_pretty(err) : "?")) {
+        error_free(err);
+        return false;
+    }
+    if (need_twin && !check(vfu_raw_twin_active(t->client),
+                            "the server did not enable twin-socket mode "
+                            "(VERSION reply: %s)",
+                            vfu_raw_version(t->client)->json ?: "no JSON")) {
+        return false;
+    }
+    return client_enable(t);
+}
+
+/*
+ * Start a server with the object options @opts and connect a client,
+ * asking for twin-socket mode if @twin and requiring it if @need_twin.
+ */
+static bool setup_full(TestCtx *t, const char *opts, bool twin,
+                       bool need_twin)
+{
+    ctx_init(t);
+    t->qts = server_start(t->sock, opts);
+    return client_setup(t, twin, need_twin);
 }
 
 /* A client that asks for twin-socket mode requires it */
@@ -815,6 +850,1085 @@ out:
     teardown(&t);
 }
 
+/* A memfd of @size bytes, or -1 (the case is then skipped) */
+static int memfd_of_size(size_t size)
+{
+    int fd = memfd_create("vfio-user-server-test", MFD_CLOEXEC);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (ftruncate(fd, size) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether the server still does message DMA after what the case did */
+static bool dma_still_works(TestCtx *t, uint64_t addr)
+{
+    const uint64_t count = 0x40;
+    uint8_t pattern[0x40], buf[0x40] = { 0 };
+    size_t n = vfu_raw_dma_records(t->client, NULL, 0);
+
+    fill_pattern(pattern, count, 0x77);
+    vfu_raw_mem_write(t->client, addr, pattern, count);
+    if (!edu_dma(t, addr, 0, count, false) ||
+        !check_dma_records(t, n + 1, VFU_RAW_CMD_DMA_READ, addr, count) ||
+        !edu_dma(t, addr + 0x100, 0, count, true) ||
+        !check_dma_records(t, n + 2, VFU_RAW_CMD_DMA_WRITE, addr + 0x100,
+                           count)) {
+        return false;
+    }
+    vfu_raw_mem_read(t->client, addr + 0x100, buf, count);
+    return check(!memcmp(buf, pattern, count), "DMA moved the wrong data");
+}
+
+/*
+ * A second DMA_MAP of the range just mapped fails with EEXIST (it made
+ * QEMU abort on a duplicate QOM child).
+ */
+static void test_map_duplicate(void)
+{
+    TestCtx t = { 0 };
+    uint32_t rw = VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE;
+    int ret;
+
+    if (!setup(&t, true) || !map_range(&t, rw)) {
+        goto out;
+    }
+    ret = vfu_raw_dma_map(t.client, MAP_BASE, MAP_SIZE, rw);
+    if (!check(ret == EEXIST, "second DMA_MAP of the same range: %d", ret) ||
+        !server_alive(&t)) {
+        goto out;
+    }
+    dma_still_works(&t, MAP_BASE + 0x1000);
+out:
+    teardown(&t);
+}
+
+typedef struct BadMapCase {
+    const char *name;
+    uint64_t addr;
+    uint64_t size;
+    uint32_t flags;
+} BadMapCase;
+
+static const BadMapCase bad_map_cases[] = {
+    { "size-zero", MAP_BASE, 0,
+      VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE },
+    { "wraps", UINT64_MAX - 0xfff, 0x2000,
+      VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE },
+    { "no-access", MAP_BASE, MAP_SIZE, 0 },
+};
+
+/* DMA_MAP without an fd that no range can be: EINVAL, nothing else */
+static void test_map_bad(const void *opaque)
+{
+    const BadMapCase *bc = opaque;
+    TestCtx t = { 0 };
+    int ret;
+
+    if (!setup(&t, true)) {
+        goto out;
+    }
+    /* vfu_raw_dma_map() would allocate the size: send it by hand */
+    ret = vfu_raw_dma_map_fd(t.client, bc->addr, bc->size, bc->flags, -1, 0);
+    check(ret == EINVAL, "DMA_MAP %s: %d, expected EINVAL", bc->name, ret);
+    server_alive(&t);
+out:
+    teardown(&t);
+}
+
+typedef struct FdMapCase {
+    const char *name;
+    size_t file_size;
+    uint64_t offset;
+    uint64_t size;
+    uint32_t flags;
+    int expect;             /* errno of the reply, 0 for success */
+} FdMapCase;
+
+static const FdMapCase fd_map_cases[] = {
+    /* A device access past the end of the file was a SIGBUS */
+    { "past-eof", 0x1000, 0, 0x10000,
+      VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE, EINVAL },
+    { "offset-past-eof", 0x4000, 0x3000, 0x2000,
+      VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE, EINVAL },
+    /* A device access was a SIGSEGV */
+    { "no-access", 0x4000, 0, 0x4000, 0, EINVAL },
+    /* The last bytes were not mapped: a device access was a SIGSEGV */
+    { "unaligned-offset", 0x4000, 0x800, 0x2000,
+      VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE, 0 },
+};
+
+/*
+ * DMA_MAP with a file descriptor: refused unless the file holds the
+ * range with some access; then the device's DMA to the end of the range
+ * lands at the right place of the file.
+ */
+static void test_map_fd(const void *opaque)
+{
+    const FdMapCase *fc = opaque;
+    const uint64_t count = 0x100;
+    const uint64_t end = MAP_BASE + fc->size;
+    uint8_t pattern[0x100], buf[0x100];
+    TestCtx t = { 0 };
+    uint64_t errors, val;
+    int fd = memfd_of_size(fc->file_size);
+    int ret;
+
+    if (fd < 0) {
+        g_test_skip("no memfd");
+        return;
+    }
+    if (!setup(&t, true) || !get_stat(&t, "x-dma-errors", &errors)) {
+        goto out;
+    }
+    ret = vfu_raw_dma_map_fd(t.client, MAP_BASE, fc->size, fc->flags, fd,
+                             fc->offset);
+    if (!check(ret == fc->expect, "DMA_MAP %s: %d, expected %d", fc->name,
+               ret, fc->expect)) {
+        goto out;
+    }
+
+    /* Device to client at the last bytes of the range, then back */
+    fill_pattern(pattern, count, 0x3c);
+    if (pwrite(fd, pattern, count, fc->offset + fc->size - count) !=
+        (ssize_t)count ||
+        !edu_dma(&t, end - count, 0, count, false) ||
+        !edu_dma(&t, end - 2 * count, 0, count, true) ||
+        !server_alive(&t) ||
+        !get_stat(&t, "x-dma-errors", &val)) {
+        goto out;
+    }
+    if (fc->expect) {
+        /* Refused: the range does not exist, two failed accesses */
+        check(val == errors + 2, "x-dma-errors %" PRIu64 " -> %" PRIu64,
+              errors, val);
+        goto out;
+    }
+    check(val == errors, "x-dma-errors %" PRIu64 " -> %" PRIu64, errors,
+          val);
+    check_dma_count(&t, 0);
+    memset(buf, 0, sizeof(buf));
+    if (check(pread(fd, buf, count, fc->offset + fc->size - 2 * count) ==
+              (ssize_t)count, "pread")) {
+        check(!memcmp(buf, pattern, count),
+              "the device's DMA did not land at the file's offset");
+    }
+out:
+    close(fd);
+    teardown(&t);
+}
+
+/*
+ * A device read from a range the client mapped write-only: the server
+ * refuses it itself, without a DMA_READ to the client.
+ */
+static void test_dma_write_only(void)
+{
+    const uint64_t addr = MAP_BASE + 0x20;
+    const uint64_t count = 0x80;
+    TestCtx t = { 0 };
+    uint64_t errors, val;
+
+    if (!setup(&t, true) || !map_range(&t, VFU_RAW_DMA_WRITEABLE) ||
+        !get_stat(&t, "x-dma-errors", &errors)) {
+        goto out;
+    }
+    /* Writing works */
+    if (!edu_dma(&t, addr, 0, count, true) ||
+        !check_dma_records(&t, 1, VFU_RAW_CMD_DMA_WRITE, addr, count)) {
+        goto out;
+    }
+    if (!edu_dma(&t, addr, 0, count, false) ||
+        !check_dma_count(&t, 1) ||
+        !server_alive(&t) ||
+        !get_stat(&t, "x-dma-errors", &val)) {
+        goto out;
+    }
+    check(val == errors + 1, "x-dma-errors %" PRIu64 " -> %" PRIu64, errors,
+          val);
+out:
+    teardown(&t);
+}
+
+/*
+ * max_data_xfer_size 0 or 2^32 (both were 0 after a cast to int, and
+ * every DMA failed): the first is refused, the second is as good as the
+ * server's own maximum.
+ */
+static void test_version_max_xfer(void)
+{
+    TestCtx t = { 0 };
+    Error *err = NULL;
+    VfuRawClient *bad;
+
+    ctx_init(&t);
+    t.qts = server_start(t.sock, "");
+    bad = vfu_raw_connect_caps(t.sock,
+                               "{\"capabilities\":{\"max_data_xfer_size\":0}}",
+                               0, DMA_TIMEOUT_MS, &err);
+    check(!bad, "VERSION with max_data_xfer_size 0 accepted");
+    vfu_raw_free(bad);
+    error_free(err);
+    err = NULL;
+
+    t.client = vfu_raw_connect_caps(t.sock,
+        "{\"capabilities\":{\"max_data_xfer_size\":4294967296,"
+        "\"twin_socket\":{\"supported\":true}}}",
+        0, DMA_TIMEOUT_MS, &err);
+    if (!check(t.client, "VERSION with max_data_xfer_size 2^32: %s",
+               err ? error_get_pretty(err) : "?")) {
+        error_free(err);
+        goto out;
+    }
+    if (client_enable(&t) &&
+        map_range(&t, VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE)) {
+        dma_still_works(&t, MAP_BASE + 0x3000);
+    }
+out:
+    teardown(&t);
+}
+
+/* A VERSION the server must refuse, and what comes with it */
+typedef struct BadVersionCase {
+    const char *name;
+    uint16_t cmd;
+    uint16_t major;
+    const char *json;       /* NULL: none */
+    bool with_fd;
+} BadVersionCase;
+
+static const BadVersionCase bad_version_cases[] = {
+    { "bad-json", VFU_RAW_CMD_VERSION, 0, "{\"capabilities\":" },
+    { "wrong-type", VFU_RAW_CMD_VERSION, 0,
+      "{\"capabilities\":{\"max_msg_fds\":\"many\"}}" },
+    { "major", VFU_RAW_CMD_VERSION, 1, NULL },
+    { "fds", VFU_RAW_CMD_VERSION, 0, "{}", true },
+    { "not-first", VFU_RAW_CMD_REGION_READ, 0, NULL },
+};
+
+/*
+ * A client whose VERSION is refused gets an error reply and is dropped,
+ * and the next client is served, with auto-shutdown on (QEMU aborted) and
+ * off (the server never served a client again).
+ */
+static void do_test_version_bad(const BadVersionCase *bc, bool shutdown)
+{
+    TestCtx t = { 0 };
+    g_autofree uint8_t *msg = NULL;
+    g_autofree uint8_t *payload = NULL;
+    size_t json_len = bc->json ? strlen(bc->json) + 1 : 0;
+    size_t len = 4 + json_len;
+    VfuRawReply *r = NULL;
+    Error *err = NULL;
+    int memfd = -1;
+    size_t msg_len;
+    int fd, ret;
+
+    ctx_init(&t);
+    t.qts = server_start_full(t.sock, shutdown, "");
+    fd = vfu_raw_socket_connect(t.sock, DMA_TIMEOUT_MS, &err);
+    if (!check(fd >= 0, "connect: %s", err ? error_get_pretty(err) : "?")) {
+        error_free(err);
+        goto out;
+    }
+    payload = g_malloc0(MAX(len, 16));
+    payload[0] = bc->major;
+    if (bc->json) {
+        memcpy(payload + 4, bc->json, json_len);
+    }
+    if (bc->cmd != VFU_RAW_CMD_VERSION) {
+        len = 16;
+    }
+    msg_len = vfu_raw_build_msg(&msg, 7, bc->cmd, VFU_RAW_TYPE_COMMAND,
+                                payload, len);
+    if (bc->with_fd) {
+        memfd = memfd_of_size(4096);
+    }
+    ret = vfu_raw_socket_send(fd, msg, msg_len, &memfd, memfd >= 0);
+    if (!check(ret == 0, "send: %d", ret)) {
+        goto out_close;
+    }
+    ret = vfu_raw_socket_recv(fd, DMA_TIMEOUT_MS, &r);
+    if (check(ret == 0, "no reply to a bad VERSION: %d", ret)) {
+        check(r->msg_id == 7 && (r->flags & VFU_RAW_FLAG_ERROR) &&
+              r->error_no != 0, "reply to a bad VERSION: msg_id %u flags "
+              "0x%x errno %u", r->msg_id, r->flags, r->error_no);
+        vfu_raw_reply_free(r);
+        r = NULL;
+        /* And then the server closes the connection */
+        ret = vfu_raw_socket_recv(fd, DMA_TIMEOUT_MS, &r);
+        check(ret == -ECONNRESET, "connection after a bad VERSION: %d", ret);
+        vfu_raw_reply_free(r);
+    }
+out_close:
+    close(fd);
+    if (memfd >= 0) {
+        close(memfd);
+    }
+    if (server_alive(&t) && client_setup(&t, true, true)) {
+        server_alive(&t);
+    }
+out:
+    teardown(&t);
+}
+
+static void test_version_bad(const void *opaque)
+{
+    do_test_version_bad(opaque, false);
+}
+
+static void test_version_bad_shutdown(const void *opaque)
+{
+    do_test_version_bad(opaque, true);
+}
+
+/* The socket file at @path: whether it exists and is a socket */
+static bool socket_file_exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* A socket file at @path; a listening socket fd if @listening, else -1 */
+static int make_socket_file(const char *path, bool listening)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_assert(fd >= 0 && strlen(path) < sizeof(addr.sun_path));
+    strcpy(addr.sun_path, path);
+    g_assert(bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+    if (listening) {
+        g_assert(listen(fd, 1) == 0);
+        return fd;
+    }
+    /* Left behind as by a server that was killed */
+    close(fd);
+    return -1;
+}
+
+/* A leftover socket that nobody listens on is replaced (QEMU aborted). */
+static void test_socket_stale(void)
+{
+    TestCtx t = { 0 };
+
+    ctx_init(&t);
+    make_socket_file(t.sock, false);
+    t.qts = server_start(t.sock, "");
+    client_setup(&t, true, true);
+    teardown(&t);
+}
+
+/*
+ * Run a server QEMU that must fail at start: exit status 1 and @msg on
+ * stderr (it aborted).
+ */
+static void check_start_fails(const char *sock, const char *opts,
+                              const char *msg)
+{
+    g_autofree char *obj = server_object(sock, opts);
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    const char *argv[] = {
+        "timeout", "-s", "KILL", "30", qtest_qemu_binary(NULL),
+        "-machine", "x-remote,vfio-user=on", "-accel", "qtest",
+        "-display", "none", "-nodefaults", "-device", "edu,id=dev0",
+        "-object", obj, NULL,
+    };
+    GError *gerr = NULL;
+    int status = -1;
+
+    if (!check(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH,
+                            NULL, NULL, &out, &err, &status, &gerr),
+               "cannot run QEMU: %s", gerr ? gerr->message : "?")) {
+        g_clear_error(&gerr);
+        return;
+    }
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+          "QEMU ended with status 0x%x, expected exit status 1", status);
+    check(strstr(err, msg) != NULL, "QEMU said \"%s\", expected \"%s\"",
+          err, msg);
+}
+
+/*
+ * A socket that a server listens on, and a file that is not a socket,
+ * are refused with a clear error, and left alone.
+ */
+static void test_socket_refused(void)
+{
+    TestCtx t = { 0 };
+    int listen_fd;
+
+    ctx_init(&t);
+    listen_fd = make_socket_file(t.sock, true);
+    check_start_fails(t.sock, "", "Another server listens on");
+    check(socket_file_exists(t.sock), "the live socket was removed");
+    close(listen_fd);
+    unlink(t.sock);
+
+    g_assert(g_file_set_contents(t.sock, "data", -1, NULL));
+    check_start_fails(t.sock, "", "is not a socket");
+    check(g_file_test(t.sock, G_FILE_TEST_IS_REGULAR),
+          "the file was removed");
+    teardown(&t);
+}
+
+static QDict *object_add(QTestState *qts, const char *id, const char *path)
+{
+    return qtest_qmp(qts, "{'execute': 'object-add', 'arguments': "
+                     "{'qom-type': 'x-vfio-user-server', 'id': %s, "
+                     "'device': 'dev0', 'socket': {'type': 'unix', "
+                     "'path': %s}}}", id, path);
+}
+
+static bool qmp_ok(QDict *rsp, const char *what)
+{
+    bool ok = check(qdict_haskey(rsp, "return"), "%s failed", what);
+
+    qobject_unref(rsp);
+    return ok;
+}
+
+/*
+ * object-add with a path in use gets an error reply, QEMU stays; the
+ * server's socket goes with object-del, so that it can be added again,
+ * and with QEMU's exit.
+ */
+static void test_socket_qmp(void)
+{
+    TestCtx t = { 0 };
+    QDict *rsp;
+    int listen_fd;
+
+    ctx_init(&t);
+    t.qts = qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=on "
+                        "-device edu,id=dev0");
+    listen_fd = make_socket_file(t.sock, true);
+    rsp = object_add(t.qts, "vfu0", t.sock);
+    check(qdict_haskey(rsp, "error"), "object-add on a live socket worked");
+    qobject_unref(rsp);
+    close(listen_fd);
+    unlink(t.sock);
+    if (!server_alive(&t)) {
+        goto out;
+    }
+
+    if (!qmp_ok(object_add(t.qts, "vfu0", t.sock), "object-add") ||
+        !check(socket_file_exists(t.sock), "no socket after object-add") ||
+        !qmp_ok(qtest_qmp(t.qts, "{'execute': 'object-del', 'arguments': "
+                          "{'id': 'vfu0'}}"), "object-del") ||
+        !check(!socket_file_exists(t.sock), "socket left by object-del") ||
+        !qmp_ok(object_add(t.qts, "vfu0", t.sock), "object-add again") ||
+        !client_setup(&t, true, true)) {
+        goto out;
+    }
+    vfu_raw_free(t.client);
+    t.client = NULL;
+    /* auto-shutdown: QEMU exits after its last client */
+    qtest_wait_qemu(t.qts);
+    t.qts = NULL;
+    check(!socket_file_exists(t.sock), "socket left at exit");
+out:
+    teardown(&t);
+}
+
+/* The client's hang-up deletes the server, and its socket. */
+static void test_socket_hangup(void)
+{
+    TestCtx t = { 0 };
+
+    if (!setup(&t, true)) {
+        goto out;
+    }
+    vfu_raw_hangup(t.client);
+    if (wait_hangup_event(&t) && server_alive(&t)) {
+        check(!socket_file_exists(t.sock), "socket left after hang-up");
+    }
+out:
+    teardown(&t);
+}
+
+typedef struct Watchdog {
+    QTestState *qts;
+    GMutex lock;
+    GCond cond;
+    bool done;
+} Watchdog;
+
+static gpointer watchdog_thread(gpointer opaque)
+{
+    Watchdog *w = opaque;
+    gint64 deadline = g_get_monotonic_time() + 2 * G_TIME_SPAN_SECOND;
+    bool done;
+
+    g_mutex_lock(&w->lock);
+    while (!w->done && g_cond_wait_until(&w->cond, &w->lock, deadline)) {
+        /* wait */
+    }
+    done = w->done;
+    g_mutex_unlock(&w->lock);
+    if (!done) {
+        /* libqtest then aborts the test program: no way to go on */
+        g_test_message("FAIL: QMP did not answer in 2 s, killing QEMU");
+        kill(qtest_pid(w->qts), SIGKILL);
+    }
+    return NULL;
+}
+
+/* QMP answers within 2 s: the main loop does not wait for a client. */
+static bool qmp_responsive(TestCtx *t)
+{
+    Watchdog w = { .qts = t->qts };
+    GThread *thread;
+    QDict *rsp;
+
+    g_mutex_init(&w.lock);
+    g_cond_init(&w.cond);
+    thread = g_thread_new("vfu-test-watchdog", watchdog_thread, &w);
+    rsp = qtest_qmp(t->qts, "{'execute': 'query-status'}");
+    g_mutex_lock(&w.lock);
+    w.done = true;
+    g_cond_broadcast(&w.cond);
+    g_mutex_unlock(&w.lock);
+    g_thread_join(thread);
+    g_mutex_clear(&w.lock);
+    g_cond_clear(&w.cond);
+    return qmp_ok(rsp, "query-status");
+}
+
+/* How long a client may take with a message in the stall cases */
+#define STALL_TIMEOUT_MS    500
+#define STALL_OPTS          ",\"x-dma-timeout\":500"
+
+/*
+ * A client that connects and never sends VERSION: the main loop goes on,
+ * the client is dropped after the time limit, and the next one served.
+ */
+static void test_stall_no_version(void)
+{
+    TestCtx t = { 0 };
+    VfuRawReply *r = NULL;
+    Error *err = NULL;
+    int fd, ret;
+
+    ctx_init(&t);
+    t.qts = server_start(t.sock, STALL_OPTS);
+    fd = vfu_raw_socket_connect(t.sock, DMA_TIMEOUT_MS, &err);
+    if (!check(fd >= 0, "connect: %s", err ? error_get_pretty(err) : "?")) {
+        error_free(err);
+        goto out;
+    }
+    /* Let the server accept it first */
+    g_usleep(100 * 1000);
+    if (qmp_responsive(&t)) {
+        ret = vfu_raw_socket_recv(fd, 10 * STALL_TIMEOUT_MS, &r);
+        check(ret == -ECONNRESET, "silent client not dropped: %d", ret);
+        vfu_raw_reply_free(r);
+        client_setup(&t, true, true);
+    }
+    close(fd);
+out:
+    teardown(&t);
+}
+
+/* A REGION_WRITE of @count bytes at @offset of BAR0, as a message */
+static size_t region_write_msg(uint8_t **msg, uint16_t msg_id,
+                               uint64_t offset, const void *data,
+                               uint32_t count)
+{
+    g_autofree uint8_t *payload = g_malloc(16 + count);
+    uint32_t region = VFU_RAW_REGION_BAR0;
+
+    memcpy(payload, &offset, 8);
+    memcpy(payload + 8, &region, 4);
+    memcpy(payload + 12, &count, 4);
+    memcpy(payload + 16, data, count);
+    return vfu_raw_build_msg(msg, msg_id, VFU_RAW_CMD_REGION_WRITE,
+                             VFU_RAW_TYPE_COMMAND, payload, 16 + count);
+}
+
+/*
+ * A message whose body comes in two parts, with a pause between them:
+ * the main loop goes on meanwhile, and the message is served whole.
+ * Then one larger than the socket buffer: one reply, no stray parsing.
+ */
+static void test_stall_split_body(void)
+{
+    const uint32_t big = 64 * 1024;
+    g_autofree uint8_t *msg = NULL;
+    g_autofree uint8_t *zeros = g_malloc0(big);
+    uint32_t val = 0x12345678, back = 0;
+    VfuRawReply *r = NULL;
+    uint16_t msg_id;
+    size_t len;
+    int ret;
+
+    TestCtx t = { 0 };
+
+    ctx_init(&t);
+    t.qts = server_start(t.sock, STALL_OPTS);
+    if (!client_setup(&t, true, true)) {
+        goto out;
+    }
+    /* edu's liveness register 0x04 reads back the complement */
+    msg_id = vfu_raw_next_msg_id(t.client);
+    len = region_write_msg(&msg, msg_id, 0x04, &val, sizeof(val));
+    if (!check(vfu_raw_send_bytes(t.client, msg, len - 2) == 0, "send") ||
+        !qmp_responsive(&t) ||
+        !check(vfu_raw_send_bytes(t.client, msg + len - 2, 2) == 0, "send")) {
+        goto out;
+    }
+    r = vfu_raw_wait_reply(t.client, msg_id, VFU_RAW_TIMEOUT_MS);
+    if (!check(r && !(r->flags & VFU_RAW_FLAG_ERROR),
+               "REGION_WRITE in two parts: %s", r ? "error reply" : "none")) {
+        goto out;
+    }
+    ret = vfu_raw_region_read(t.client, VFU_RAW_REGION_BAR0, 0x04, &back,
+                              sizeof(back));
+    if (!check(ret == 0 && back == ~val, "liveness register: %d 0x%x", ret,
+               back)) {
+        goto out;
+    }
+
+    vfu_raw_reply_free(r);
+    r = NULL;
+    g_free(msg);
+    msg_id = vfu_raw_next_msg_id(t.client);
+    len = region_write_msg(&msg, msg_id, 0x10000, zeros, big);
+    if (!check(vfu_raw_send_bytes(t.client, msg, len / 3) == 0, "send")) {
+        goto out;
+    }
+    g_usleep(50 * 1000);
+    if (!check(vfu_raw_send_bytes(t.client, msg + len / 3,
+                                  len - len / 3) == 0, "send")) {
+        goto out;
+    }
+    r = vfu_raw_wait_reply(t.client, msg_id, VFU_RAW_TIMEOUT_MS);
+    if (!check(r && !(r->flags & VFU_RAW_FLAG_ERROR),
+               "REGION_WRITE of 64 KiB in two parts: %s",
+               r ? "error reply" : "none")) {
+        goto out;
+    }
+    client_enable(&t);
+    check(vfu_raw_stray_messages(t.client) == 0, "stray messages");
+out:
+    vfu_raw_reply_free(r);
+    teardown(&t);
+}
+
+/*
+ * A message whose body never comes: the main loop goes on, and the
+ * client is dropped after the time limit.
+ */
+static void test_stall_late_body(void)
+{
+    g_autofree uint8_t *msg = NULL;
+    uint32_t val = 1;
+    size_t len;
+    TestCtx t = { 0 };
+
+    ctx_init(&t);
+    t.qts = server_start(t.sock, STALL_OPTS);
+    if (!client_setup(&t, true, true)) {
+        goto out;
+    }
+    len = region_write_msg(&msg, vfu_raw_next_msg_id(t.client), 0x04, &val,
+                           sizeof(val));
+    if (check(vfu_raw_send_bytes(t.client, msg, len - 1) == 0, "send") &&
+        qmp_responsive(&t) && wait_hangup_event(&t)) {
+        wait_peer_closed(&t);
+    }
+out:
+    teardown(&t);
+}
+
+/*
+ * max-dma-regions: announced as max_dma_maps, and a map beyond it is
+ * refused with ENOSPC (libvfio-user's fixed 16 was a bare EINVAL).
+ */
+static void test_map_max_regions(void)
+{
+    TestCtx t = { 0 };
+    uint32_t rw = VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE;
+    const char *json;
+    int i, ret;
+
+    if (!setup_full(&t, ",\"max-dma-regions\":20", true, true)) {
+        goto out;
+    }
+    json = vfu_raw_version(t.client)->json ?: "";
+    check(strstr(json, "\"max_dma_maps\":20") != NULL,
+          "VERSION reply without max_dma_maps 20: %s", json);
+    /* More than libvfio-user's old limit of 16 */
+    for (i = 0; i < 20; i++) {
+        ret = vfu_raw_dma_map_fd(t.client, MAP_BASE + i * 0x1000, 0x1000, rw,
+                                 -1, 0);
+        if (!check(ret == 0, "DMA_MAP %d of 20: %d", i, ret)) {
+            goto out;
+        }
+    }
+    ret = vfu_raw_dma_map_fd(t.client, MAP_BASE + i * 0x1000, 0x1000, rw,
+                             -1, 0);
+    check(ret == ENOSPC, "DMA_MAP beyond max-dma-regions: %d", ret);
+    server_alive(&t);
+out:
+    teardown(&t);
+}
+
+/* Options out of range: x-dma-timeout=0 waited forever with the BQL */
+static void test_bad_options(void)
+{
+    TestCtx t = { 0 };
+
+    ctx_init(&t);
+    check_start_fails(t.sock, ",\"x-dma-timeout\":0",
+                      "x-dma-timeout must be between 1 and 60000");
+    check_start_fails(t.sock, ",\"max-dma-regions\":0",
+                      "max-dma-regions must be between 1 and 65535");
+    teardown(&t);
+}
+
+/*
+ * Two servers in one QEMU whose clients put BAR0 at the same address:
+ * each client reaches its own device (BAR accesses looked the address
+ * up in the server's memory, where the last BAR placed there won), and
+ * each server numbers its DMA requests on its own.
+ */
+static void test_two_servers(void)
+{
+    TestCtx a = { 0 }, b = { 0 };
+    g_autofree char *obj_a = NULL;
+    g_autofree char *obj_b = NULL;
+    VfuRawDmaRecord rec_a[2], rec_b[2];
+    uint32_t rw = VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE;
+    uint32_t val_a = 0x11111111, val_b = 0x22222222, got_a = 0, got_b = 0;
+
+    ctx_init(&a);
+    ctx_init(&b);
+    obj_a = server_object(a.sock, "");
+    obj_b = g_strdup_printf("{\"qom-type\":\"x-vfio-user-server\","
+                            "\"id\":\"vfu1\",\"device\":\"dev1\","
+                            "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}}",
+                            b.sock);
+    a.qts = qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=off "
+                        "-device edu,id=dev0 -device edu,id=dev1 "
+                        "-object '%s' -object '%s'", obj_a, obj_b);
+    b.qts = a.qts;
+    if (!client_setup(&a, true, true) || !client_setup(&b, true, true)) {
+        goto out;
+    }
+    /* edu's liveness register reads back the complement of a write */
+    if (!check(vfu_raw_region_write(a.client, VFU_RAW_REGION_BAR0, 0x04,
+                                    &val_a, 4) == 0 &&
+               vfu_raw_region_write(b.client, VFU_RAW_REGION_BAR0, 0x04,
+                                    &val_b, 4) == 0 &&
+               vfu_raw_region_read(a.client, VFU_RAW_REGION_BAR0, 0x04,
+                                   &got_a, 4) == 0 &&
+               vfu_raw_region_read(b.client, VFU_RAW_REGION_BAR0, 0x04,
+                                   &got_b, 4) == 0, "BAR0 accesses") ||
+        !check(got_a == ~val_a && got_b == ~val_b,
+               "liveness registers: 0x%x and 0x%x, expected 0x%x and 0x%x",
+               got_a, got_b, ~val_a, ~val_b)) {
+        goto out;
+    }
+    if (!map_range(&a, rw) || !map_range(&b, rw) ||
+        !edu_dma(&a, MAP_BASE, 0, 0x10, false) ||
+        !edu_dma(&a, MAP_BASE, 0, 0x10, false) ||
+        !edu_dma(&b, MAP_BASE, 0, 0x10, false) ||
+        !edu_dma(&b, MAP_BASE, 0, 0x10, false) ||
+        !check_dma_count(&a, 2) || !check_dma_count(&b, 2)) {
+        goto out;
+    }
+    vfu_raw_dma_records(a.client, rec_a, 2);
+    vfu_raw_dma_records(b.client, rec_b, 2);
+    check(rec_b[0].msg_id == rec_a[0].msg_id &&
+          rec_b[1].msg_id == (uint16_t)(rec_b[0].msg_id + 1),
+          "msg_ids: first server %u %u, second server %u %u",
+          rec_a[0].msg_id, rec_a[1].msg_id, rec_b[0].msg_id,
+          rec_b[1].msg_id);
+out:
+    b.qts = NULL;
+    teardown(&b);
+    teardown(&a);
+}
+
+/*
+ * The seeded fuzzer: a client that sends valid and invalid requests in
+ * random order, answers DMA badly, splits and delays messages, hangs up
+ * and comes back.  Every request must get a reply or the connection
+ * closed, QEMU must stay up, and device DMA must still move the right
+ * bytes at the end.  VFU_FUZZ_SEED and VFU_FUZZ_STEPS (default 1 and
+ * 150) choose the run; a failure prints the seed and step to replay.
+ */
+typedef struct Fuzz {
+    TestCtx t;
+    GRand *rand;
+    unsigned drops;
+    unsigned replies;
+} Fuzz;
+
+/* The range the fuzzer keeps mapped, for device DMA */
+#define FUZZ_MAP_BASE       MAP_BASE
+#define FUZZ_MAP_SIZE       MAP_SIZE
+
+static uint32_t fuzz_int(Fuzz *f, uint32_t n)
+{
+    return g_rand_int_range(f->rand, 0, n);
+}
+
+/* Random bytes, with a bias to values near the edges */
+static uint64_t fuzz_u64(Fuzz *f)
+{
+    static const uint64_t edges[] = {
+        0, 1, 0xfff, 0x1000, 0x10000, 0x100000, 0x7fffffff, 0x80000000,
+        0xffffffff, 0x100000000ULL, INT64_MAX, UINT64_MAX, UINT64_MAX - 0xfff,
+    };
+
+    if (fuzz_int(f, 2)) {
+        return edges[fuzz_int(f, ARRAY_SIZE(edges))];
+    }
+    return ((uint64_t)g_rand_int(f->rand) << 32) | g_rand_int(f->rand);
+}
+
+/* The client is gone (dropped or hung up): serve a new one */
+static bool fuzz_reconnect(Fuzz *f)
+{
+    TestCtx *t = &f->t;
+    QDict *rsp;
+
+    vfu_raw_hangup(t->client);
+    if (!wait_hangup_event(t)) {
+        return false;
+    }
+    vfu_raw_free(t->client);
+    t->client = NULL;
+    f->drops++;
+    /* The hang-up deleted the server object, and its socket */
+    rsp = qtest_qmp(t->qts, "{'execute': 'object-add', 'arguments': "
+                    "{'qom-type': 'x-vfio-user-server', 'id': 'vfu0', "
+                    "'device': 'dev0', 'x-dma-timeout': 500, "
+                    "'socket': {'type': 'unix', 'path': %s}}}", t->sock);
+    if (!qmp_ok(rsp, "object-add after a hang-up")) {
+        return false;
+    }
+    return client_setup(t, fuzz_int(f, 4) != 0, false) &&
+           map_range(t, VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE);
+}
+
+/* A request with a random payload; any reply will do */
+static bool fuzz_request(Fuzz *f, uint16_t cmd, const void *payload,
+                         size_t len)
+{
+    int ret = vfu_raw_request(f->t.client, cmd, payload, len,
+                              VFU_RAW_TIMEOUT_MS, NULL);
+
+    if (ret == -ECONNRESET || ret == -EPIPE) {
+        /* Dropped by an earlier step: the caller reconnects */
+        return wait_peer_closed(&f->t);
+    }
+    f->replies++;
+    return check(ret >= 0, "command %u of %zu bytes: no reply (%d)", cmd,
+                 len, ret);
+}
+
+/*
+ * A connection that does not wait for a full backlog: the server accepts
+ * nobody while it has a client.  -1 if none.
+ */
+static int connect_nonblocking(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+    g_assert(fd >= 0 && strlen(path) < sizeof(addr.sun_path));
+    strcpy(addr.sun_path, path);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool fuzz_step(Fuzz *f)
+{
+    TestCtx *t = &f->t;
+    uint8_t payload[256];
+    uint64_t a, b;
+    size_t len;
+
+    for (len = 0; len < sizeof(payload); len++) {
+        payload[len] = g_rand_int(f->rand);
+    }
+    switch (fuzz_int(f, 10)) {
+    case 0: {               /* DMA_MAP without fd, anywhere */
+        struct QEMU_PACKED {
+            uint32_t argsz, flags;
+            uint64_t offset, addr, size;
+        } m = {
+            .argsz = fuzz_int(f, 4) ? 32 : fuzz_u64(f),
+            .flags = fuzz_int(f, 5),
+            .addr = fuzz_u64(f),
+            .size = fuzz_u64(f),
+        };
+        return fuzz_request(f, VFU_RAW_CMD_DMA_MAP, &m, fuzz_int(f, 8) ?
+                            sizeof(m) : fuzz_int(f, sizeof(m)));
+    }
+    case 1: {               /* DMA_UNMAP of anything but the test's range */
+        struct QEMU_PACKED {
+            uint32_t argsz, flags;
+            uint64_t addr, size;
+        } u = {
+            .argsz = fuzz_int(f, 4) ? 24 : fuzz_u64(f),
+            .flags = fuzz_int(f, 4),
+            .addr = fuzz_u64(f),
+            .size = fuzz_u64(f),
+        };
+        if (u.addr == FUZZ_MAP_BASE) {
+            u.addr++;
+        }
+        return fuzz_request(f, VFU_RAW_CMD_DMA_UNMAP, &u, sizeof(u));
+    }
+    case 2:                 /* REGION_READ/WRITE, in and out of bounds */
+    case 3: {
+        struct QEMU_PACKED {
+            uint64_t offset;
+            uint32_t region, count;
+        } r = {
+            .offset = fuzz_int(f, 3) ? fuzz_int(f, 0x80) : fuzz_u64(f),
+            .region = fuzz_int(f, 4) ? fuzz_int(f, 2) * 7 : fuzz_int(f, 12),
+            .count = fuzz_int(f, 4) ? 1 << fuzz_int(f, 4) : fuzz_u64(f),
+        };
+        bool write = fuzz_int(f, 2);
+
+        /*
+         * No writes to config space, which could move BAR0, nor to edu's
+         * DMA registers, which could start a DMA that nobody waits for.
+         */
+        if (write) {
+            r.region = VFU_RAW_REGION_BAR0;
+            r.offset %= EDU_REG_DMA_SRC;
+        }
+        memcpy(payload, &r, sizeof(r));
+        return fuzz_request(f, write ? VFU_RAW_CMD_REGION_WRITE :
+                            VFU_RAW_CMD_REGION_READ, payload,
+                            sizeof(r) + (write ? fuzz_int(f, 16) : 0));
+    }
+    case 4:                 /* any command, any payload */
+        return fuzz_request(f, fuzz_int(f, 40), payload,
+                            fuzz_int(f, sizeof(payload)));
+    case 5: {               /* a valid request split, with a pause */
+        g_autofree uint8_t *msg = NULL;
+        uint16_t id = vfu_raw_next_msg_id(t->client);
+        uint32_t val = g_rand_int(f->rand);
+        VfuRawReply *r;
+        size_t cut;
+
+        len = region_write_msg(&msg, id, 0x04, &val, sizeof(val));
+        cut = 1 + fuzz_int(f, len - 1);
+        if (vfu_raw_send_bytes(t->client, msg, cut) < 0) {
+            return true;
+        }
+        g_usleep(fuzz_int(f, 100) * 1000);
+        if (vfu_raw_send_bytes(t->client, msg + cut, len - cut) < 0) {
+            return true;
+        }
+        r = vfu_raw_wait_reply(t->client, id, VFU_RAW_TIMEOUT_MS);
+        f->replies += !!r;
+        check(r || vfu_raw_peer_closed(t->client),
+              "no reply to a REGION_WRITE cut after %zu bytes", cut);
+        vfu_raw_reply_free(r);
+        return true;
+    }
+    case 6: {               /* a header the server cannot take */
+        g_autofree uint8_t *msg = NULL;
+
+        len = vfu_raw_build_msg(&msg, vfu_raw_next_msg_id(t->client),
+                                fuzz_int(f, 20), fuzz_int(f, 64), NULL, 0);
+        a = fuzz_int(f, 2) ? fuzz_int(f, 16) : 0x7fffffff;
+        memcpy(msg + 4, &a, 4);
+        vfu_raw_send_bytes(t->client, msg, len);
+        return check(wait_peer_closed(t), "bad size not dropped");
+    }
+    case 7: {               /* device DMA answered in a random way */
+        static const VfuRawDmaAction actions[] = {
+            VFU_RAW_DMA_SERVE, VFU_RAW_DMA_SERVE, VFU_RAW_DMA_ERROR,
+            VFU_RAW_DMA_BAD_MSG_ID, VFU_RAW_DMA_BAD_COUNT,
+            VFU_RAW_DMA_BAD_ADDR, VFU_RAW_DMA_SHORT, VFU_RAW_DMA_HANGUP,
+        };
+        VfuRawDmaAction action = actions[fuzz_int(f, ARRAY_SIZE(actions))];
+        size_t n = vfu_raw_dma_records(t->client, NULL, 0);
+
+        a = FUZZ_MAP_BASE + fuzz_int(f, FUZZ_MAP_SIZE);
+        b = 1 + fuzz_int(f, EDU_BUF_SIZE);
+        vfu_raw_set_dma_action(t->client, action, EIO);
+        edu_dma(t, fuzz_int(f, 8) ? a : fuzz_u64(f) & ~0xfffULL, 0,
+                MIN(b, FUZZ_MAP_BASE + FUZZ_MAP_SIZE - a), fuzz_int(f, 2));
+        vfu_raw_set_dma_action(t->client, VFU_RAW_DMA_SERVE, 0);
+        /* A client that hung up, if the device did DMA, comes back */
+        return action != VFU_RAW_DMA_HANGUP ||
+               vfu_raw_dma_records(t->client, NULL, 0) == n ||
+               fuzz_reconnect(f);
+    }
+    case 8: {               /* another client that gets nowhere */
+        g_autofree uint8_t *msg = NULL;
+        int fd = connect_nonblocking(t->sock);
+
+        if (fd >= 0) {
+            len = vfu_raw_build_msg(&msg, 1, VFU_RAW_CMD_VERSION, 0,
+                                    payload, fuzz_int(f, 32));
+            vfu_raw_socket_send(fd, msg, fuzz_int(f, len + 1), NULL, 0);
+            close(fd);
+        }
+        return true;
+    }
+    default:                /* hang up and come back */
+        return fuzz_reconnect(f);
+    }
+}
+
+static void test_fuzz(void)
+{
+    const char *seed_env = getenv("VFU_FUZZ_SEED");
+    const char *steps_env = getenv("VFU_FUZZ_STEPS");
+    unsigned int seed = 1, steps = 150;
+    Fuzz f = { 0 };
+    unsigned i;
+
+    g_assert(!seed_env || qemu_strtoui(seed_env, NULL, 0, &seed) == 0);
+    g_assert(!steps_env || qemu_strtoui(steps_env, NULL, 0, &steps) == 0);
+    f.rand = g_rand_new_with_seed(seed);
+    g_test_message("fuzzer: seed %u, %u steps", seed, steps);
+    ctx_init(&f.t);
+    f.t.qts = server_start(f.t.sock, ",\"x-dma-timeout\":500");
+    if (!client_setup(&f.t, true, true) ||
+        !map_range(&f.t, VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE)) {
+        goto out;
+    }
+    for (i = 0; i < steps; i++) {
+        if (!fuzz_step(&f) || !server_alive(&f.t) ||
+            (vfu_raw_peer_closed(f.t.client) && !fuzz_reconnect(&f))) {
+            g_test_message("FAIL: fuzzer seed %u, step %u", seed, i);
+            goto out;
+        }
+    }
+    /* Whatever happened, DMA still moves the right bytes (new records) */
+    if (!fuzz_reconnect(&f)) {
+        goto out;
+    }
+    dma_still_works(&f.t, FUZZ_MAP_BASE + 0x1000);
+    g_test_message("fuzzer: %u replies, %u clients dropped", f.replies,
+                   f.drops);
+out:
+    g_rand_free(f.rand);
+    teardown(&f.t);
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -844,6 +1958,47 @@ int main(int argc, char **argv)
 
         qtest_add_data_func(path, &bad_reply_cases[i], test_dma_bad_reply);
     }
+    qtest_add_func("/vfio-user-server/dma-map/duplicate", test_map_duplicate);
+    for (i = 0; i < ARRAY_SIZE(bad_map_cases); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/vfio-user-server/dma-map/%s", bad_map_cases[i].name);
+
+        qtest_add_data_func(path, &bad_map_cases[i], test_map_bad);
+    }
+    for (i = 0; i < ARRAY_SIZE(fd_map_cases); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/vfio-user-server/dma-map-fd/%s", fd_map_cases[i].name);
+
+        qtest_add_data_func(path, &fd_map_cases[i], test_map_fd);
+    }
+    qtest_add_func("/vfio-user-server/dma/write-only", test_dma_write_only);
+    qtest_add_func("/vfio-user-server/version/max-xfer",
+                   test_version_max_xfer);
+    for (i = 0; i < ARRAY_SIZE(bad_version_cases); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/vfio-user-server/version/bad/%s", bad_version_cases[i].name);
+        g_autofree char *path2 = g_strdup_printf(
+            "/vfio-user-server/version/bad-auto-shutdown/%s",
+            bad_version_cases[i].name);
+
+        qtest_add_data_func(path, &bad_version_cases[i], test_version_bad);
+        qtest_add_data_func(path2, &bad_version_cases[i],
+                            test_version_bad_shutdown);
+    }
+    qtest_add_func("/vfio-user-server/socket/stale", test_socket_stale);
+    qtest_add_func("/vfio-user-server/socket/refused", test_socket_refused);
+    qtest_add_func("/vfio-user-server/socket/qmp", test_socket_qmp);
+    qtest_add_func("/vfio-user-server/socket/hangup", test_socket_hangup);
+    qtest_add_func("/vfio-user-server/stall/no-version",
+                   test_stall_no_version);
+    qtest_add_func("/vfio-user-server/stall/split-body",
+                   test_stall_split_body);
+    qtest_add_func("/vfio-user-server/stall/late-body", test_stall_late_body);
+    qtest_add_func("/vfio-user-server/dma-map/max-regions",
+                   test_map_max_regions);
+    qtest_add_func("/vfio-user-server/bad-options", test_bad_options);
+    qtest_add_func("/vfio-user-server/two-servers", test_two_servers);
+    qtest_add_func("/vfio-user-server/fuzz", test_fuzz);
     qtest_add_func("/vfio-user-server/twin-off/version",
                    test_version_twin_off);
     qtest_add_func("/vfio-user-server/twin-off/dma", test_dma_twin_refused);

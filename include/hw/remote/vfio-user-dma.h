@@ -18,6 +18,7 @@ typedef struct VfuDmaOptions {
     bool block;
     bool twin_socket;
     uint32_t timeout_ms;
+    uint32_t max_regions;
     uint64_t max_bounce_buffer_size;    /* 0: not set */
 } VfuDmaOptions;
 
