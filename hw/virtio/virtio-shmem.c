@@ -7,12 +7,12 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/resource.h>
 #include "qapi/error.h"
+#include "qemu/cutils.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-shmem.h"
-#include "exec/target_page.h"
 #include "migration/blocker.h"
-#include "system/address-spaces.h"
 #include "system/kvm.h"
 #include "trace.h"
 
@@ -80,34 +80,74 @@ VirtioSharedMemory *virtio_new_shmem_region(VirtIODevice *vdev, uint8_t shmid,
     return shmem;
 }
 
-/* The first mapping that ends after @offset, or NULL */
+/* The first mapping that ends after @offset, or NULL: O(log n) */
 static VirtioSharedMemoryMapping *
 virtio_shmem_lookup(VirtioSharedMemory *shmem, uint64_t offset)
 {
-    VirtioSharedMemoryMapping *m;
+    IntervalTreeNode *node = interval_tree_iter_first(&shmem->tree, offset,
+                                                      UINT64_MAX);
 
-    QTAILQ_FOREACH(m, &shmem->mappings, next) {
-        if (m->shm_offset + m->len > offset) {
-            return m;
-        }
-    }
-    return NULL;
+    return node ? container_of(node, VirtioSharedMemoryMapping, node) : NULL;
 }
 
 /*
- * The memory core's dispatch tables hold fewer sections than a target page
- * has bytes (phys_section_add() asserts it), and every mapping is one more
- * range of the guest's memory map.  Keep a margin for what a mapping may
- * split and for address spaces that see a little more than system memory.
+ * What the host gives each process, and each mapping takes: an fd (its
+ * RAMBlock keeps it) and memory areas (the mapping and its guard page).
+ * A MAP that would take the last of either is refused, so that a back-end
+ * sees a clear error where QEMU itself would otherwise fail later.
  */
-#define VIRTIO_SHMEM_SECTION_MARGIN 64
+#define VIRTIO_SHMEM_VMAS_PER_MAPPING 2
+/* Memory areas, and a share of the fds, left for the rest of QEMU */
+#define VIRTIO_SHMEM_VMA_RESERVE 4096
+#define VIRTIO_SHMEM_FD_RESERVE_SHIFT 6
 
-static bool virtio_shmem_memory_map_full(void)
+/* Live mappings of every device: they all share the process's limits */
+static uint64_t virtio_shmem_live_mappings;
+
+static uint64_t virtio_shmem_max_map_count(void)
 {
-    RCU_READ_LOCK_GUARD();
+    g_autofree char *text = NULL;
+    uint64_t value;
 
-    return address_space_to_flatview(&address_space_memory)->nr +
-           VIRTIO_SHMEM_SECTION_MARGIN >= qemu_target_page_size();
+    if (!g_file_get_contents("/proc/sys/vm/max_map_count", &text, NULL,
+                             NULL) ||
+        qemu_strtou64(text, NULL, 10, &value) < 0) {
+        return UINT64_MAX;
+    }
+    return value;
+}
+
+/*
+ * Whether a new mapping would pass vm.max_map_count: the sysctl is read
+ * again only when the cached value says no, in case it was raised.
+ */
+static bool virtio_shmem_vmas_left(void)
+{
+    static uint64_t max_map_count;
+    uint64_t need = (virtio_shmem_live_mappings + 1) *
+                    VIRTIO_SHMEM_VMAS_PER_MAPPING + VIRTIO_SHMEM_VMA_RESERVE;
+
+    if (need <= max_map_count) {
+        return true;
+    }
+    max_map_count = virtio_shmem_max_map_count();
+    return need <= max_map_count;
+}
+
+/*
+ * Whether @fd, just received, leaves QEMU enough descriptors: the kernel
+ * hands out the lowest free number, so every one below @fd is in use.
+ */
+static bool virtio_shmem_fds_left(int fd)
+{
+    struct rlimit nofile;
+
+    if (getrlimit(RLIMIT_NOFILE, &nofile) < 0 ||
+        nofile.rlim_cur == RLIM_INFINITY) {
+        return true;
+    }
+    return fd + (nofile.rlim_cur >> VIRTIO_SHMEM_FD_RESERVE_SHIFT) <
+           nofile.rlim_cur;
 }
 
 static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
@@ -138,8 +178,12 @@ static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
         *reason = "range passes the end of the file";
     } else if (next && next->shm_offset < shm_offset + len) {
         *reason = "range overlaps an existing mapping";
-    } else if (virtio_shmem_memory_map_full()) {
-        *reason = "the guest's memory map is full";
+    } else if (!virtio_shmem_fds_left(fd)) {
+        *reason = "QEMU is close to its file descriptor limit "
+                  "(RLIMIT_NOFILE)";
+    } else if (!virtio_shmem_vmas_left()) {
+        *reason = "QEMU is close to the host's limit of memory mappings "
+                  "(vm.max_map_count)";
     } else if (kvm_enabled() && kvm_get_free_memslots() < 1) {
         *reason = "no free KVM memory slot";
     } else {
@@ -207,7 +251,11 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
     } else {
         QTAILQ_INSERT_TAIL(&shmem->mappings, m, next);
     }
+    m->node.start = shm_offset;
+    m->node.last = shm_offset + len - 1;
+    interval_tree_insert(&m->node, &shmem->tree);
     shmem->nr_mappings++;
+    virtio_shmem_live_mappings++;
     if (trace_event_get_state_backends(TRACE_VIRTIO_SHMEM_MAP)) {
         dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_map(dev, shmem->shmid, shm_offset, len, fd_offset,
@@ -219,11 +267,20 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
 static void virtio_shmem_drop(VirtioSharedMemory *shmem,
                               VirtioSharedMemoryMapping *m)
 {
+    g_autofree char *name = g_strdup_printf("mapping-0x%" PRIx64,
+                                            m->shm_offset);
+
     memory_region_del_subregion(&shmem->mr, &m->mr);
     QTAILQ_REMOVE(&shmem->mappings, m, next);
+    interval_tree_remove(&m->node, &shmem->tree);
     shmem->nr_mappings--;
-    /* Freed, with the fd and the host mapping, once nothing refers to it */
-    object_unparent(OBJECT(m));
+    virtio_shmem_live_mappings--;
+    /*
+     * Freed, with the fd and the host mapping, once nothing refers to it.
+     * Unparented by name: object_unparent() would look for the child
+     * among all of the region's properties, O(n).
+     */
+    object_property_del(OBJECT(shmem), name);
 }
 
 bool virtio_shmem_unmap(VirtioSharedMemory *shmem, uint64_t shm_offset,
@@ -288,10 +345,16 @@ void virtio_shmem_cleanup(VirtIODevice *vdev)
 
 bool virtio_shmem_is_mapping(MemoryRegion *mr)
 {
+    /* Asked for every section of every commit: no lookup of the type */
+    static ObjectClass *mapping_class;
     Object *owner = memory_region_owner(mr);
 
-    return owner && object_dynamic_cast(owner,
-                                        TYPE_VIRTIO_SHARED_MEMORY_MAPPING);
+    if (!mapping_class) {
+        mapping_class = object_class_by_name(
+            TYPE_VIRTIO_SHARED_MEMORY_MAPPING);
+    }
+    /* The type has no subtypes */
+    return owner && object_get_class(owner) == mapping_class;
 }
 
 static void virtio_shmem_instance_init(Object *obj)

@@ -50,6 +50,8 @@
 #include "libqos/libqos-malloc.h"
 #include "libqos/malloc-pc.h"
 #include "libqos/pci-pc.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
 #include "libvhost-user-qemu.h"
 
 #define PROTOCOL_F(f)   (1ULL << VHOST_USER_PROTOCOL_F_##f)
@@ -74,6 +76,8 @@ static char *opt_json;
 static int opt_refuse_at = 4000;
 static int opt_rounds = 10;
 static char *opt_cpus;
+static gboolean opt_dense;
+static gboolean opt_raise_nofile;
 static int cpu_backend = -1, cpu_peer = -1;
 
 static uint64_t page;
@@ -531,10 +535,13 @@ static int qemu_count_slots(VuQemu *q)
     return MAX(most, 0);
 }
 
-/* Where the live mapping @i sits: every other page, from the start */
+/*
+ * Where the live mapping @i sits: every other page (or every page with
+ * --dense), from the start
+ */
 static uint64_t live_offset(int i)
 {
-    return 2 * i * page;
+    return (opt_dense ? 1 : 2) * i * page;
 }
 
 /* The probe page for the MAP+UNMAP timings: the last page of the region */
@@ -545,7 +552,7 @@ static uint64_t probe_offset(void)
 
 static int max_live(void)
 {
-    return (region_size / page - 1) / 2;
+    return (region_size / page - 1) / (opt_dense ? 1 : 2);
 }
 
 /* The guest reads mapping @i through the BAR as the memfd has it */
@@ -692,6 +699,78 @@ static int proc_count_vmas(pid_t pid)
         n += *c == '\n';
     }
     return n;
+}
+
+/* Resident memory of process @pid, in KiB */
+static int64_t proc_rss_kib(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+    g_autofree char *contents = NULL;
+    const char *rss;
+    int64_t kib = -1;
+
+    g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+    rss = strstr(contents, "VmRSS:");
+    if (rss) {
+        qemu_strtoi64(rss + strlen("VmRSS:"), NULL, 10, &kib);
+    }
+    return kib;
+}
+
+/*
+ * With --raise-nofile, let QEMU hold an fd per mapping up to 2^18: as
+ * root, prlimit() raises the hard limit too.
+ */
+static void qemu_raise_nofile(VuQemu *q)
+{
+    struct rlimit nofile = { .rlim_cur = 1 << 18, .rlim_max = 1 << 18 };
+
+    if (!opt_raise_nofile) {
+        return;
+    }
+    if (prlimit(qtest_pid(q->qts), RLIMIT_NOFILE, &nofile, NULL) < 0) {
+        printf("Cannot raise QEMU's RLIMIT_NOFILE to %d: %s\n",
+               (int)nofile.rlim_cur, strerror(errno));
+    }
+}
+
+/*
+ * A device reset with @live mappings: how long the guest's write takes
+ * (every mapping leaves the memory map in it), and how long until QEMU
+ * has closed every fd and unmapped every host mapping (RCU, later).
+ */
+static QDict *run_reset(VuQemu *q, int live, int fds0)
+{
+    QPCIAddress addr = { .devfn = q->pdev->devfn };
+    pid_t pid = qtest_pid(q->qts);
+    QVirtioPCIDevice *dev = virtio_pci_new(q->pcibus, &addr);
+    QDict *d = qdict_new();
+    int64_t t0, t1, t2;
+    int count;
+
+    g_assert_nonnull(dev);
+    /* Not qvirtio_start_device(): it resets the device first */
+    qvirtio_pci_device_enable(dev);
+    t0 = now_ns();
+    qvirtio_reset(&dev->vdev);
+    t1 = now_ns();
+    count = qemu_count_mappings(q);
+    while (proc_count_fds(pid) > fds0 && now_ns() - t1 < 60 * 1000000000LL) {
+        g_usleep(1000);
+    }
+    t2 = now_ns();
+    qdict_put_int(d, "live", live);
+    qdict_put_int(d, "reset_ns", t1 - t0);
+    qdict_put_int(d, "released_ns", t2 - t0);
+    qdict_put_int(d, "mappings_after", count);
+    printf("Device reset with %d live: %.1f ms; all fds closed after %.1f "
+           "ms; %d mappings left\n", live, (t1 - t0) / 1e6, (t2 - t0) / 1e6,
+           count);
+    fflush(stdout);
+    qvirtio_pci_device_disable(dev);
+    g_free(dev->pdev);
+    g_free(dev);
+    return d;
 }
 
 /*
@@ -968,11 +1047,13 @@ static void run_qemu(QDict *out, int memfd)
     VuQemu *q = qemu_start();
     QListEntry *e;
     int live = 0, err = 0, slots, fds0, vmas0;
-    int64_t t0, deadline;
+    int64_t t0, deadline, rss0, created_ns = 0;
     bool refused_done = false, dead = false;
 
+    qemu_raise_nofile(q);
     fds0 = proc_count_fds(qtest_pid(q->qts));
     vmas0 = proc_count_vmas(qtest_pid(q->qts));
+    rss0 = proc_rss_kib(qtest_pid(q->qts));
 
     printf("QEMU accelerator: %s; region %" PRIu64 " MiB in BAR %d at 0x%"
            PRIx64 "\n", qemu_accel, region_size / MiB, SHMEM_BAR,
@@ -1004,8 +1085,9 @@ static void run_qemu(QDict *out, int memfd)
                 qdict_put_int(out, "level_failed", want);
                 break;
             }
-            printf("(mapped %d live mappings in %.1f s)\n", want,
-                   (now_ns() - t0) / 1e9);
+            created_ns += now_ns() - t0;
+            printf("(mapped %d live mappings in %.1f s, %.1f s from none)\n",
+                   want, (now_ns() - t0) / 1e9, created_ns / 1e9);
         }
         g_assert_cmpint(qemu_count_mappings(q), ==, live);
         d = time_pairs(&q->dev, memfd, probe_offset(), opt_iterations,
@@ -1018,6 +1100,15 @@ static void run_qemu(QDict *out, int memfd)
             break;
         }
         qdict_put_int(d, "live", live);
+        qdict_put_int(d, "created_ns", created_ns);
+        if (live) {
+            int64_t rss = proc_rss_kib(qtest_pid(q->qts));
+
+            qdict_put(d, "rss_per_mapping_kib",
+                      qnum_from_double((double)(rss - rss0) / live));
+            printf("  QEMU RSS %" PRId64 " KiB, %.2f KiB more per "
+                   "mapping\n", rss, (double)(rss - rss0) / live);
+        }
         slots = qemu_count_slots(q);
         if (slots >= 0) {
             qdict_put_int(d, "slots", slots);
@@ -1090,9 +1181,15 @@ static void run_qemu(QDict *out, int memfd)
             printf("  %s memory slots in use: %d\n", qemu_accel, slots);
         }
         qemu_resources(q, cap, live, fds0, vmas0);
+        qdict_put(cap, "rss_per_mapping_kib", qnum_from_double(
+            live ? (double)(proc_rss_kib(qtest_pid(q->qts)) - rss0) / live
+                 : 0));
     }
     qdict_put(out, "capacity", cap);
     fflush(stdout);
+    if (!dead) {
+        qdict_put(out, "reset", run_reset(q, live, fds0));
+    }
 
     t0 = now_ns();
     qemu_stop(q, dead);
@@ -1123,6 +1220,10 @@ int main(int argc, char **argv)
           "for at most this long (150)", "S" },
         { "region-mib", 0, 0, G_OPTION_ARG_INT, &opt_region_mib,
           "size of the region (128)", "MIB" },
+        { "dense", 0, 0, G_OPTION_ARG_NONE, &opt_dense,
+          "live mappings on every page, not every other one", NULL },
+        { "raise-nofile", 0, 0, G_OPTION_ARG_NONE, &opt_raise_nofile,
+          "raise QEMU's RLIMIT_NOFILE to 2^18 (needs root)", NULL },
         { "accel", 0, 0, G_OPTION_ARG_STRING, &opt_accel,
           "accelerator instead of qtest, vCPUs stopped (kvm, tcg)", "ACCEL" },
         { "json", 0, 0, G_OPTION_ARG_FILENAME, &opt_json,

@@ -15,6 +15,7 @@
 #ifndef HW_VIRTIO_VIRTIO_SHMEM_H
 #define HW_VIRTIO_VIRTIO_SHMEM_H
 
+#include "qemu/interval-tree.h"
 #include "qemu/queue.h"
 #include "qom/object.h"
 #include "system/memory.h"
@@ -37,6 +38,8 @@ struct VirtioSharedMemoryMapping {
     uint64_t fd_offset;
     bool writable;
     MemoryRegion mr;
+    /* [shm_offset, shm_offset + len - 1], in the region's tree */
+    IntervalTreeNode node;
     QTAILQ_ENTRY(VirtioSharedMemoryMapping) next;
 };
 
@@ -55,8 +58,9 @@ struct VirtioSharedMemory {
     uint8_t shmid;
     MemoryRegion mr;
     unsigned int nr_mappings;
-    /* Sorted by shm_offset, never overlapping */
+    /* Sorted by shm_offset, never overlapping: in order, and for lookups */
     QTAILQ_HEAD(, VirtioSharedMemoryMapping) mappings;
+    IntervalTreeRoot tree;
     QSIMPLEQ_ENTRY(VirtioSharedMemory) next;
 };
 
