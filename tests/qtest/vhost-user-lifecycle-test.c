@@ -117,27 +117,36 @@ static void ctx_init(TestCtx *t, uint64_t shmem_size)
     close(fd);
 }
 
-/* Start QEMU with the device, @chardev_opts appended to its chardev */
-static void ctx_start(TestCtx *t, const char *chardev_opts)
+/*
+ * Start QEMU with the device on machine @machine, @chardev_opts appended
+ * to its chardev
+ */
+static void ctx_start_machine(TestCtx *t, const char *machine,
+                              const char *chardev_opts)
 {
     QPCIAddress addr = { .devfn = QPCI_DEVFN(VDEV_SLOT, 0) };
 
     /* libqtest runs QEMU through the shell, which takes the redirection */
     t->qts = qtest_initf(
-        "-M q35,memory-backend=mem -m 256M -nodefaults "
+        "-M %s,memory-backend=mem -m 256M -nodefaults "
         "-object memory-backend-memfd,id=mem,size=256M,share=on "
         "-chardev socket,id=chr0,path=%s%s "
         "-device vhost-user-test-device-pci,id=vdev0,chardev=chr0,"
         "virtio-id=%d,num_vqs=%d,vq_size=%d,config_size=%d,addr=%d.0 "
         "2>>%s",
-        vu_test_backend_get_socket_path(t->be), chardev_opts, VDEV_VIRTIO_ID,
-        VDEV_NUM_VQS, VDEV_VQ_SIZE, VDEV_CONFIG_SIZE, VDEV_SLOT,
-        t->stderr_path);
+        machine, vu_test_backend_get_socket_path(t->be), chardev_opts,
+        VDEV_VIRTIO_ID, VDEV_NUM_VQS, VDEV_VQ_SIZE, VDEV_CONFIG_SIZE,
+        VDEV_SLOT, t->stderr_path);
     pc_alloc_init(&t->alloc, t->qts, ALLOC_NO_FLAGS);
     t->pcibus = qpci_new_pc(t->qts, &t->alloc);
     t->dev = virtio_pci_new(t->pcibus, &addr);
     g_assert_nonnull(t->dev);
     qvirtio_pci_device_enable(t->dev);
+}
+
+static void ctx_start(TestCtx *t, const char *chardev_opts)
+{
+    ctx_start_machine(t, "q35", chardev_opts);
 }
 
 /* What QEMU printed on stderr so far */
@@ -917,23 +926,7 @@ static void test_bad_property_command_line(void)
  */
 static void ctx_start_pc(TestCtx *t, const char *chardev_opts)
 {
-    QPCIAddress addr = { .devfn = QPCI_DEVFN(VDEV_SLOT, 0) };
-
-    t->qts = qtest_initf(
-        "-M pc,memory-backend=mem -m 256M -nodefaults "
-        "-object memory-backend-memfd,id=mem,size=256M,share=on "
-        "-chardev socket,id=chr0,path=%s%s "
-        "-device vhost-user-test-device-pci,id=vdev0,chardev=chr0,"
-        "virtio-id=%d,num_vqs=%d,vq_size=%d,config_size=%d,addr=%d.0 "
-        "2>>%s",
-        vu_test_backend_get_socket_path(t->be), chardev_opts, VDEV_VIRTIO_ID,
-        VDEV_NUM_VQS, VDEV_VQ_SIZE, VDEV_CONFIG_SIZE, VDEV_SLOT,
-        t->stderr_path);
-    pc_alloc_init(&t->alloc, t->qts, ALLOC_NO_FLAGS);
-    t->pcibus = qpci_new_pc(t->qts, &t->alloc);
-    t->dev = virtio_pci_new(t->pcibus, &addr);
-    g_assert_nonnull(t->dev);
-    qvirtio_pci_device_enable(t->dev);
+    ctx_start_machine(t, "pc", chardev_opts);
 }
 
 /* After the device is gone: what the guest driver held is just freed */

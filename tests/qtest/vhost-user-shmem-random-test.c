@@ -440,31 +440,8 @@ static int mapping_cmp(const void *a, const void *b)
 /* How many host mappings and fds QEMU holds of the test's memfds */
 static void count_memfd_uses(Rt *rt, int *maps, int *fds)
 {
-    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps",
-                                                 (int)qtest_pid(rt->qts));
-    g_autofree char *fd_path = g_strdup_printf("/proc/%d/fd",
-                                               (int)qtest_pid(rt->qts));
-    g_autofree char *contents = NULL;
-    g_auto(GStrv) lines = NULL;
-    const char *name;
-    GDir *dir;
-
-    g_assert_true(g_file_get_contents(maps_path, &contents, NULL, NULL));
-    lines = g_strsplit(contents, "\n", -1);
-    *maps = 0;
-    for (int i = 0; lines[i]; i++) {
-        *maps += strstr(lines[i], "memfd:vhost-user-shmem-random") != NULL;
-    }
-    dir = g_dir_open(fd_path, 0, NULL);
-    g_assert_nonnull(dir);
-    *fds = 0;
-    while ((name = g_dir_read_name(dir))) {
-        g_autofree char *link = g_strdup_printf("%s/%s", fd_path, name);
-        g_autofree char *target = g_file_read_link(link, NULL);
-
-        *fds += target && strstr(target, "memfd:vhost-user-shmem-random");
-    }
-    g_dir_close(dir);
+    vu_test_count_memfd_uses(qtest_pid(rt->qts), "vhost-user-shmem-random",
+                             maps, fds);
 }
 
 /*

@@ -277,29 +277,8 @@ static int count_fds(TestCtx *t)
 /* Fds and host mappings QEMU holds of the test's memfd */
 static void count_memfd_uses(TestCtx *t, int *maps, int *fds)
 {
-    pid_t pid = qtest_pid(t->qts);
-    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", (int)pid);
-    g_autofree char *fd_path = g_strdup_printf("/proc/%d/fd", (int)pid);
-    g_autofree char *contents = NULL;
-    const char *name;
-    GDir *dir;
-
-    g_assert_true(g_file_get_contents(maps_path, &contents, NULL, NULL));
-    *maps = 0;
-    for (char *p = contents; (p = strstr(p, "memfd:vhost-user-shmem-scale"));
-         p++) {
-        (*maps)++;
-    }
-    dir = g_dir_open(fd_path, 0, NULL);
-    g_assert_nonnull(dir);
-    *fds = 0;
-    while ((name = g_dir_read_name(dir))) {
-        g_autofree char *link = g_strdup_printf("%s/%s", fd_path, name);
-        g_autofree char *target = g_file_read_link(link, NULL);
-
-        *fds += target && strstr(target, "memfd:vhost-user-shmem-scale");
-    }
-    g_dir_close(dir);
+    vu_test_count_memfd_uses(qtest_pid(t->qts), "vhost-user-shmem-scale",
+                             maps, fds);
 }
 
 /* Wait until QEMU holds exactly @want fds and host mappings of the memfd */

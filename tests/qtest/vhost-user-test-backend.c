@@ -1652,3 +1652,33 @@ unsigned int vu_test_backend_assert_requests(VuTestBackend *b,
     }
     return from + n;
 }
+
+void vu_test_count_memfd_uses(pid_t pid, const char *memfd_name,
+                              int *maps, int *fds)
+{
+    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    g_autofree char *fd_path = g_strdup_printf("/proc/%d/fd", (int)pid);
+    g_autofree char *pattern = g_strdup_printf("memfd:%s", memfd_name);
+    g_autofree char *contents = NULL;
+    g_auto(GStrv) lines = NULL;
+    const char *name;
+    GDir *dir;
+
+    g_assert_true(g_file_get_contents(maps_path, &contents, NULL, NULL));
+    lines = g_strsplit(contents, "\n", -1);
+    *maps = 0;
+    for (int i = 0; lines[i]; i++) {
+        *maps += strstr(lines[i], pattern) != NULL;
+    }
+
+    dir = g_dir_open(fd_path, 0, NULL);
+    g_assert_nonnull(dir);
+    *fds = 0;
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *link = g_strdup_printf("%s/%s", fd_path, name);
+        g_autofree char *target = g_file_read_link(link, NULL);
+
+        *fds += target && strstr(target, pattern);
+    }
+    g_dir_close(dir);
+}

@@ -373,6 +373,14 @@ int vu_test_backend_backend_request(VuTestBackend *b, uint32_t request,
                                     int fd, bool need_reply,
                                     unsigned int timeout_ms, uint64_t *reply);
 
+/*
+ * How many host mappings (@maps) and open fds (@fds) process @pid holds of
+ * memfds whose name contains @memfd_name: what the front-end still keeps
+ * of a test's memfds after unmaps, resets and disconnects.
+ */
+void vu_test_count_memfd_uses(pid_t pid, const char *memfd_name,
+                              int *maps, int *fds);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VuTestBackend, vu_test_backend_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VuTestMsgRecord, vu_test_msg_record_free)
 
