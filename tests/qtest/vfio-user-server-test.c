@@ -1332,6 +1332,7 @@ static void test_socket_qmp(void)
     t.client = NULL;
     /* auto-shutdown: QEMU exits after its last client */
     qtest_wait_qemu(t.qts);
+    qtest_quit(t.qts);
     t.qts = NULL;
     check(!socket_file_exists(t.sock), "socket left at exit");
 out:
