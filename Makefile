@@ -72,7 +72,8 @@ FUZZ_BUILD_DIR ?= $(REPO)/build-fuzz
 FUZZ_TARGETS ?= vhost-user-shmem vfio-user-server
 FUZZ_TIME ?= 600
 
-fuzz-build: deps
+fuzz-build:
+	@DEPS_EXTRA="clang-14 libclang-rt-14-dev" $(REPO)/fork/deps.sh
 	@cd $(REPO) && ./configure --build-dir=$(FUZZ_BUILD_DIR) --cc=clang \
 		--cxx=clang++ --enable-fuzzing --enable-asan
 	@ninja -C $(FUZZ_BUILD_DIR)/obj -j$(JOBS) qemu-fuzz-x86_64
