@@ -35,6 +35,7 @@
 #include "qobject/qdict.h"
 #include "chardev/char.h"
 #include "qemu/main-loop.h"
+#include "qemu/rcu.h"
 #include "tests/qtest/vhost-user-test-backend.h"
 
 #define SHMEM_FUZZ_SLOT         4
@@ -254,6 +255,8 @@ static void device_remove(QTestState *s)
         fz.have_dev = false;
     }
     if (fz.have_chr) {
+        /* The device lets go of its chardev when RCU frees it */
+        drain_call_rcu();
         qmp_chardev_remove(fz.chr_id, &error_abort);
         fz.have_chr = false;
     }
@@ -290,6 +293,10 @@ static void device_create(QTestState *s)
     qmp_device_add(opts, NULL, &err);
     qobject_unref(opts);
     if (err) {
+        if (getenv("SHMEM_FUZZ_DEBUG")) {
+            error_report_err(err);
+            err = NULL;
+        }
         error_free(err);
     } else {
         fz.have_dev = true;
@@ -306,7 +313,7 @@ static void drain_backend_channel(uint32_t request)
 
         run_main_loop();
         ret = vu_test_backend_recv_backend_reply(fz.be, request, 1, &reply);
-        if (ret == -ENOTCONN || ret == -ECONNRESET) {
+        if (ret == -ENOTCONN || ret == -ECONNRESET || ret == -ETIMEDOUT) {
             break;
         }
     }
