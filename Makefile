@@ -71,6 +71,7 @@ bench: check-build
 FUZZ_BUILD_DIR ?= $(REPO)/build-fuzz
 FUZZ_TARGETS ?= vhost-user-shmem vfio-user-server
 FUZZ_TIME ?= 600
+FUZZ_ARGS ?= -len_control=0 -max_len=1024
 
 fuzz-build:
 	@DEPS_EXTRA="clang-14 libclang-rt-14-dev" $(REPO)/fork/deps.sh
@@ -82,7 +83,8 @@ fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		d=$(FUZZ_BUILD_DIR)/fuzz/$$t; mkdir -p $$d/corpus; \
 		$(FUZZ_BUILD_DIR)/obj/qemu-fuzz-x86_64 --fuzz-target=$$t \
-			-max_total_time=$(FUZZ_TIME) -artifact_prefix=$$d/ $$d/corpus; \
+			-max_total_time=$(FUZZ_TIME) $(FUZZ_ARGS) \
+			-artifact_prefix=$$d/ $$d/corpus; \
 	done
 
 patches:
