@@ -38,6 +38,8 @@
 /* The client's wait for a reply that a broken message may never get */
 #define VFU_FUZZ_SHORT_MS       100
 #define VFU_FUZZ_CONNECT_MS     2000
+/* struct vfio_user_dma_unmap without a bitmap */
+#define VFU_FUZZ_UNMAP_SIZE     24
 
 /* edu's registers and DMA buffer (hw/misc/edu.c) */
 #define EDU_REG_DMA_SRC         0x80
@@ -159,7 +161,8 @@ static void client_op(VfuRawClient *c, VfuFuzzInput *in)
         uint32_t flags;
         uint64_t addr;
         uint64_t size;
-    } QEMU_PACKED unmap;
+        uint8_t tail[8];    /* sent when the input makes it longer */
+    } QEMU_PACKED unmap = { 0 };
     uint64_t addr, size, val;
     uint32_t count;
 
@@ -183,13 +186,13 @@ static void client_op(VfuRawClient *c, VfuFuzzInput *in)
                            in_addr(in));
         break;
     case 4:
-        unmap.argsz = (op & 1) ? in_bytes(in, 4) : sizeof(unmap);
+        unmap.argsz = (op & 1) ? in_bytes(in, 4) : VFU_FUZZ_UNMAP_SIZE;
         unmap.flags = (op & 2) ? in_bytes(in, 4) : 0;
         unmap.addr = in_addr(in);
         unmap.size = in_addr(in);
         wait_reply(c, vfu_raw_send_request(c, VFU_RAW_CMD_DMA_UNMAP, &unmap,
-                                           (op & 4) ? in_u8(in) % 32 :
-                                           sizeof(unmap)),
+                                           (op & 4) ? in_u8(in) % 33 :
+                                           VFU_FUZZ_UNMAP_SIZE),
                    VFU_RAW_TIMEOUT_MS);
         break;
     case 5:
