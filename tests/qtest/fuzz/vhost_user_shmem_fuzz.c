@@ -148,7 +148,9 @@ static void decode_config(ShmemFuzzInput *in)
     uint8_t count = in_u8(in);
     unsigned int nsizes = MIN(in_u8(in) % (SHMEM_FUZZ_MAX_REGIONS + 1),
                               count ? count : 1);
-    uint64_t features = VU_TEST_DEFAULT_PROTOCOL_FEATURES;
+    /* Without F_CONFIG, which QEMU warns about on every device_add */
+    uint64_t features = VU_TEST_DEFAULT_PROTOCOL_FEATURES &
+                        ~(1ULL << VU_TEST_PROTOCOL_F_CONFIG);
     uint32_t payload_len = 8 + 8 * 256;
     uint8_t *p = fz.reply + 12;
 
@@ -218,6 +220,12 @@ static void pci_cfg_writel(QTestState *s, uint8_t reg, uint32_t val)
     qtest_outl(s, 0xcfc, val);
 }
 
+static uint32_t pci_cfg_readl(QTestState *s, uint8_t reg)
+{
+    qtest_outl(s, 0xcf8, 0x80000000 | (SHMEM_FUZZ_DEVFN << 8) | reg);
+    return qtest_inl(s, 0xcfc);
+}
+
 /* The guest places the shared memory BAR; returns its address and size */
 static uint64_t place_bar(QTestState *s, uint64_t *size)
 {
@@ -229,6 +237,15 @@ static uint64_t place_bar(QTestState *s, uint64_t *size)
         return 0;
     }
     addr = MAX(*size, SHMEM_FUZZ_BAR_ADDR);
+    /* Each write rebuilds the memory map: only after a reset */
+    if ((pci_cfg_readl(s, PCI_COMMAND) & PCI_COMMAND_MEMORY) &&
+        pci_cfg_readl(s, PCI_BASE_ADDRESS_0 + 4 * SHMEM_FUZZ_BAR) ==
+        ((uint32_t)addr | PCI_BASE_ADDRESS_MEM_TYPE_64 |
+         PCI_BASE_ADDRESS_MEM_PREFETCH) &&
+        pci_cfg_readl(s, PCI_BASE_ADDRESS_0 + 4 * SHMEM_FUZZ_BAR + 4) ==
+        addr >> 32) {
+        return addr;
+    }
     pci_cfg_writel(s, PCI_BASE_ADDRESS_0 + 4 * SHMEM_FUZZ_BAR,
                    (uint32_t)addr);
     pci_cfg_writel(s, PCI_BASE_ADDRESS_0 + 4 * SHMEM_FUZZ_BAR + 4,
