@@ -6,7 +6,8 @@
  * asks the back-end (FUSE_SETUPMAPPING) to map file ranges into it, and
  * the back-end does with VHOST_USER_BACKEND_SHMEM_MAP/UNMAP: the same
  * VirtioSharedMemory code as every other vhost-user device, offered only
- * here, where the transport shows the region to the guest.
+ * here, where the transport shows the region to the guest.  The daemon's
+ * mappings go with it (vhost-user-fs-disconnect.c) and on device reset.
  *
  * Copyright (c) 2026 The QEMU fork developers
  *
@@ -15,8 +16,6 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
-#include "qemu/main-loop.h"
-#include "block/aio.h"
 #include "hw/virtio/vhost-user-fs-cache.h"
 #include "hw/virtio/vhost-user-shmem.h"
 #include "hw/virtio/virtio-shmem.h"
@@ -101,48 +100,6 @@ static bool vhost_user_fs_cache_create(VHostUserFS *fs, const char *name,
     return true;
 }
 
-/* The object whose memory holds @fs: the proxy it is embedded in, if any */
-static Object *vhost_user_fs_cache_owner(VHostUserFS *fs)
-{
-    Object *obj = OBJECT(fs);
-
-    while (!obj->free && obj->parent) {
-        obj = obj->parent;
-    }
-    return obj;
-}
-
-static void vhost_user_fs_cache_disconnected(void *opaque)
-{
-    VHostUserFS *fs = opaque;
-
-    /* An unplug since dropped the window with the device */
-    if (DEVICE(fs)->realized) {
-        virtio_shmem_unmap_all(VIRTIO_DEVICE(fs));
-    }
-    object_unref(vhost_user_fs_cache_owner(fs));
-}
-
-static void vhost_user_fs_cache_event(void *opaque, QEMUChrEvent event)
-{
-    VHostUserFS *fs = opaque;
-    g_autofree char *name = NULL;
-
-    if (event != CHR_EVENT_CLOSED) {
-        return;
-    }
-    name = object_get_canonical_path(OBJECT(fs));
-    trace_vhost_user_fs_cache_disconnect(name);
-    /*
-     * The back-end's files must not stay in the guest's window once it is
-     * gone.  Not now: this may run inside a vhost-user request that a
-     * memory transaction is waiting for.
-     */
-    object_ref(vhost_user_fs_cache_owner(fs));
-    aio_bh_schedule_oneshot(qemu_get_aio_context(),
-                            vhost_user_fs_cache_disconnected, fs);
-}
-
 bool vhost_user_fs_cache_realize(VHostUserFS *fs, Error **errp)
 {
     g_autofree char *name = NULL;
@@ -151,19 +108,5 @@ bool vhost_user_fs_cache_realize(VHostUserFS *fs, Error **errp)
         return true;
     }
     name = object_get_canonical_path(OBJECT(fs));
-    if (!vhost_user_fs_cache_create(fs, name, errp)) {
-        return false;
-    }
-    qemu_chr_fe_set_handlers(&fs->conf.chardev, NULL, NULL,
-                             vhost_user_fs_cache_event, NULL, fs, NULL,
-                             true);
-    return true;
-}
-
-void vhost_user_fs_cache_unrealize(VHostUserFS *fs)
-{
-    if (fs->conf.cache_size) {
-        qemu_chr_fe_set_handlers(&fs->conf.chardev, NULL, NULL, NULL, NULL,
-                                 NULL, NULL, false);
-    }
+    return vhost_user_fs_cache_create(fs, name, errp);
 }

@@ -19,11 +19,16 @@
 #include "libqos/libqos-malloc.h"
 #include "libqos/malloc-pc.h"
 #include "libqos/pci-pc.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
+#include "standard-headers/linux/fuse.h"
+#include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/pci_regs.h"
 #include "standard-headers/linux/virtio_pci.h"
 #include "vhost-user-test-backend.h"
 
 #define TIMEOUT_MS      10000
+#define TIMEOUT_US      (TIMEOUT_MS * 1000LL)
 #define PAGE            0x1000ULL
 
 #define FS_SLOT         4
@@ -362,6 +367,162 @@ static void test_disconnect(void)
     ctx_stop(&t);
 }
 
+/* The driver side of the device: hiprio queue 0, request queue 1 */
+typedef struct FsDriver {
+    QVirtioPCIDevice *dev;
+    QVirtQueue *hiprio;
+    QVirtQueue *request;
+} FsDriver;
+
+static void fs_driver_start(TestCtx *t, FsDriver *drv)
+{
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(FS_SLOT, 0) };
+    VuTestVringInfo info = { 0 };
+
+    drv->dev = virtio_pci_new(t->pcibus, &addr);
+    g_assert_nonnull(drv->dev);
+    qvirtio_pci_device_enable(drv->dev);
+    qvirtio_start_device(&drv->dev->vdev);
+    qvirtio_set_features(&drv->dev->vdev, 1ULL << VIRTIO_F_VERSION_1);
+    drv->hiprio = qvirtqueue_setup(&drv->dev->vdev, &t->alloc, 0);
+    drv->request = qvirtqueue_setup(&drv->dev->vdev, &t->alloc, 1);
+    qvirtio_set_driver_ok(&drv->dev->vdev);
+    /* The back-end has the request queue */
+    for (int i = 0; i < 1000; i++) {
+        if (vu_test_backend_get_vring(t->be, 1, &info) && info.started &&
+            info.enabled) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_true(info.started && info.enabled);
+}
+
+static void fs_driver_stop(TestCtx *t, FsDriver *drv)
+{
+    qvirtqueue_cleanup(drv->dev->vdev.bus, drv->hiprio, &t->alloc);
+    qvirtqueue_cleanup(drv->dev->vdev.bus, drv->request, &t->alloc);
+    qvirtio_pci_device_disable(drv->dev);
+    g_free(drv->dev->pdev);
+    g_free(drv->dev);
+}
+
+/* Queue a FUSE_GETATTR with @unique; returns its head, *@reply_addr */
+static uint32_t fuse_getattr(TestCtx *t, FsDriver *drv, uint64_t unique,
+                             uint64_t *reply_addr)
+{
+    struct fuse_in_header in = {
+        .len = cpu_to_le32(sizeof(in) + sizeof(struct fuse_getattr_in)),
+        .opcode = cpu_to_le32(FUSE_GETATTR),
+        .unique = cpu_to_le64(unique),
+        .nodeid = cpu_to_le64(FUSE_ROOT_ID),
+    };
+    struct fuse_getattr_in arg = { 0 };
+    size_t reply_len = sizeof(struct fuse_out_header) +
+                       sizeof(struct fuse_attr_out);
+    uint64_t req = guest_alloc(&t->alloc, sizeof(in) + sizeof(arg));
+    uint8_t junk[sizeof(struct fuse_out_header) +
+                 sizeof(struct fuse_attr_out)];
+    uint32_t head;
+
+    *reply_addr = guest_alloc(&t->alloc, reply_len);
+    qtest_memwrite(t->qts, req, &in, sizeof(in));
+    qtest_memwrite(t->qts, req + sizeof(in), &arg, sizeof(arg));
+    memset(junk, 0x5a, sizeof(junk));
+    qtest_memwrite(t->qts, *reply_addr, junk, sizeof(junk));
+    head = qvirtqueue_add(t->qts, drv->request, req, sizeof(in) + sizeof(arg),
+                          false, true);
+    qvirtqueue_add(t->qts, drv->request, *reply_addr, reply_len, true, false);
+    qvirtqueue_kick(t->qts, &drv->dev->vdev, drv->request, head);
+    return head;
+}
+
+/* The request @head got EIO, for @unique, and nothing else */
+static void assert_eio(TestCtx *t, FsDriver *drv, uint32_t head,
+                       uint64_t unique, uint64_t reply_addr)
+{
+    struct fuse_out_header out;
+    uint8_t rest[sizeof(struct fuse_attr_out)];
+    uint32_t len = 0;
+
+    qvirtio_wait_used_elem(t->qts, &drv->dev->vdev, drv->request, head, &len,
+                           TIMEOUT_US);
+    g_assert_cmpuint(len, ==, sizeof(out));
+    qtest_memread(t->qts, reply_addr, &out, sizeof(out));
+    g_assert_cmpuint(le32_to_cpu(out.len), ==, sizeof(out));
+    g_assert_cmpint((int32_t)le32_to_cpu(out.error), ==, -EIO);
+    g_assert_cmphex(le64_to_cpu(out.unique), ==, unique);
+    qtest_memread(t->qts, reply_addr + sizeof(out), rest, sizeof(rest));
+    for (size_t i = 0; i < sizeof(rest); i++) {
+        g_assert_cmphex(rest[i], ==, 0x5a);
+    }
+}
+
+/*
+ * When the back-end dies, the guest's requests, the one it had taken and
+ * never answered and every later one, fail with EIO instead of waiting
+ * for ever; a FORGET on the hiprio queue, which wants no answer, is
+ * given back empty
+ */
+static void test_backend_gone(void)
+{
+    TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
+    g_autofree char *opt = g_strdup_printf(",cache-size=%llu", CACHE_SIZE);
+    struct fuse_in_header forget = {
+        .len = cpu_to_le32(sizeof(forget) + sizeof(struct fuse_forget_in)),
+        .opcode = cpu_to_le32(FUSE_FORGET),
+        .unique = cpu_to_le64(7),
+        .nodeid = cpu_to_le64(FUSE_ROOT_ID),
+    };
+    uint64_t reply, forget_addr;
+    uint32_t head, len = ~0u;
+    FsDriver drv;
+
+    ctx_start(&t, opt);
+    fs_driver_start(&t, &drv);
+    g_assert_cmphex(shmem_request(&t, VU_TEST_BACKEND_REQ_SHMEM_MAP, 0, 0,
+                                  PAGE, MAP_RW, t.memfd), ==, 0);
+
+    /* Queued while the back-end lives: it never answers */
+    head = fuse_getattr(&t, &drv, 0x1122334455667788ULL, &reply);
+    g_assert_false(qvirtqueue_get_buf(t.qts, drv.request, NULL, NULL));
+
+    vu_test_backend_set_accepting(t.be, false);
+    vu_test_backend_disconnect(t.be);
+    assert_eio(&t, &drv, head, 0x1122334455667788ULL, reply);
+    g_assert_cmpint(count_mappings(&t), ==, 0);
+
+    head = fuse_getattr(&t, &drv, 42, &reply);
+    assert_eio(&t, &drv, head, 42, reply);
+
+    forget_addr = guest_alloc(&t.alloc, sizeof(forget) +
+                              sizeof(struct fuse_forget_in));
+    qtest_memwrite(t.qts, forget_addr, &forget, sizeof(forget));
+    head = qvirtqueue_add(t.qts, drv.hiprio, forget_addr,
+                          sizeof(forget) + sizeof(struct fuse_forget_in),
+                          false, false);
+    qvirtqueue_kick(t.qts, &drv.dev->vdev, drv.hiprio, head);
+    qvirtio_wait_used_elem(t.qts, &drv.dev->vdev, drv.hiprio, head, &len,
+                           TIMEOUT_US);
+    g_assert_cmpuint(len, ==, 0);
+
+    /* A guest that resets the device and starts over: the same */
+    qvirtqueue_cleanup(drv.dev->vdev.bus, drv.hiprio, &t.alloc);
+    qvirtqueue_cleanup(drv.dev->vdev.bus, drv.request, &t.alloc);
+    qvirtio_reset(&drv.dev->vdev);
+    qvirtio_start_device(&drv.dev->vdev);
+    qvirtio_set_features(&drv.dev->vdev, 1ULL << VIRTIO_F_VERSION_1);
+    drv.hiprio = qvirtqueue_setup(&drv.dev->vdev, &t.alloc, 0);
+    drv.request = qvirtqueue_setup(&drv.dev->vdev, &t.alloc, 1);
+    qvirtio_set_driver_ok(&drv.dev->vdev);
+    head = fuse_getattr(&t, &drv, 43, &reply);
+    assert_eio(&t, &drv, head, 43, reply);
+
+    assert_running(t.qts);
+    fs_driver_stop(&t, &drv);
+    ctx_stop(&t);
+}
+
 /* While the window exists, migration is refused, saying why */
 static void test_migration_blocked(void)
 {
@@ -582,6 +743,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-fs-cache/map-unmap", test_map_unmap);
     qtest_add_func("/vhost-user-fs-cache/declared-size", test_declared_size);
     qtest_add_func("/vhost-user-fs-cache/disconnect", test_disconnect);
+    qtest_add_func("/vhost-user-fs-cache/backend-gone", test_backend_gone);
     qtest_add_func("/vhost-user-fs-cache/migration-blocked",
                    test_migration_blocked);
     qtest_add_func("/vhost-user-fs-cache/no-cache", test_no_cache);

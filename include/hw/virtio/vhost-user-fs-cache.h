@@ -35,7 +35,4 @@ bool vhost_user_fs_cache_init(VHostUserFS *fs, Error **errp);
  */
 bool vhost_user_fs_cache_realize(VHostUserFS *fs, Error **errp);
 
-/* Undo what vhost_user_fs_cache_realize() set up, at unrealize */
-void vhost_user_fs_cache_unrealize(VHostUserFS *fs);
-
 #endif
