@@ -69,7 +69,16 @@ void vhost_user_fs_fail_requests(VHostUserFS *fs, VirtQueue *vq)
     }
 }
 
-/* The object whose memory holds @fs: the proxy it is embedded in, if any */
+/* What the bottom half needs once the connection closed */
+typedef struct VhostUserFsGone {
+    VHostUserFS *fs;
+    Object *owner;      /* holds @fs's memory: the proxy it is embedded in */
+} VhostUserFsGone;
+
+/*
+ * The object whose allocation holds @fs.  Found when the bottom half is
+ * scheduled: an unplug meanwhile unparents @fs from its proxy.
+ */
 static Object *vhost_user_fs_owner(VHostUserFS *fs)
 {
     Object *obj = OBJECT(fs);
@@ -82,18 +91,21 @@ static Object *vhost_user_fs_owner(VHostUserFS *fs)
 
 static void vhost_user_fs_backend_gone(void *opaque)
 {
-    VHostUserFS *fs = opaque;
+    VhostUserFsGone *gone = opaque;
+    VHostUserFS *fs = gone->fs;
     VirtIODevice *vdev = VIRTIO_DEVICE(fs);
-    BusState *qbus = BUS(qdev_get_parent_bus(DEVICE(vdev)));
-    VirtioBusClass *k = VIRTIO_BUS_GET_CLASS(qbus);
     g_autofree char *name = NULL;
+    VirtioBusClass *k;
+    BusState *qbus;
     bool started;
     int i;
 
-    /* An unplug since cleaned up everything */
+    /* An unplug since cleaned up everything, and took the device's bus */
     if (!DEVICE(fs)->realized || fs->backend_gone) {
         goto out;
     }
+    qbus = BUS(qdev_get_parent_bus(DEVICE(vdev)));
+    k = VIRTIO_BUS_GET_CLASS(qbus);
     name = object_get_canonical_path(OBJECT(fs));
     started = vhost_dev_is_started(&fs->vhost_dev);
     trace_vhost_user_fs_backend_gone(name, started);
@@ -118,12 +130,14 @@ static void vhost_user_fs_backend_gone(void *opaque)
         }
     }
 out:
-    object_unref(vhost_user_fs_owner(fs));
+    object_unref(gone->owner);
+    g_free(gone);
 }
 
 static void vhost_user_fs_event(void *opaque, QEMUChrEvent event)
 {
     VHostUserFS *fs = opaque;
+    VhostUserFsGone *gone;
 
     if (event != CHR_EVENT_CLOSED) {
         return;
@@ -132,9 +146,11 @@ static void vhost_user_fs_event(void *opaque, QEMUChrEvent event)
      * Not now: the close may come inside a vhost-user request that the
      * device or a memory transaction is waiting for.
      */
-    object_ref(vhost_user_fs_owner(fs));
+    gone = g_new(VhostUserFsGone, 1);
+    gone->fs = fs;
+    gone->owner = object_ref(vhost_user_fs_owner(fs));
     aio_bh_schedule_oneshot(qemu_get_aio_context(),
-                            vhost_user_fs_backend_gone, fs);
+                            vhost_user_fs_backend_gone, gone);
 }
 
 void vhost_user_fs_watch_backend(VHostUserFS *fs)

@@ -68,16 +68,20 @@ static VuTestBackend *backend_new(uint64_t protocol_features)
     return be;
 }
 
-/* Start QEMU with vhost-user-fs-pci on @t->be; @cache_opt: ",cache-size=N" */
-static void ctx_start(TestCtx *t, const char *cache_opt)
+/*
+ * Start QEMU with vhost-user-fs-pci on @t->be; @cache_opt: ",cache-size=N".
+ * pc's root bus can unplug the device (ACPI), q35's cannot.
+ */
+static void ctx_start_machine(TestCtx *t, const char *machine,
+                              const char *cache_opt)
 {
     t->qts = qtest_initf(
-        "-M q35,memory-backend=mem -m 256M -nodefaults "
+        "-M %s,memory-backend=mem -m 256M -nodefaults "
         "-object memory-backend-memfd,id=mem,size=256M,share=on "
         "-chardev socket,id=chr0,path=%s "
         "-device vhost-user-fs-pci,id=fs0,chardev=chr0,tag=myfs,"
         "addr=%d.0%s",
-        vu_test_backend_get_socket_path(t->be), FS_SLOT, cache_opt);
+        machine, vu_test_backend_get_socket_path(t->be), FS_SLOT, cache_opt);
     pc_alloc_init(&t->alloc, t->qts, ALLOC_NO_FLAGS);
     t->pcibus = qpci_new_pc(t->qts, &t->alloc);
     t->pdev = qpci_device_find(t->pcibus, QPCI_DEVFN(FS_SLOT, 0));
@@ -92,6 +96,11 @@ static void ctx_start(TestCtx *t, const char *cache_opt)
     for (size_t i = 0; i < MEMFD_SIZE; i++) {
         t->mem[i] = (uint8_t)(i * 13 + i / PAGE + 3);
     }
+}
+
+static void ctx_start(TestCtx *t, const char *cache_opt)
+{
+    ctx_start_machine(t, "q35", cache_opt);
 }
 
 static void ctx_map_bar(TestCtx *t)
@@ -523,6 +532,86 @@ static void test_backend_gone(void)
     ctx_stop(&t);
 }
 
+typedef struct HangUpHook {
+    uint32_t request;       /* hang up when this request comes */
+    GThread *thread;        /* which does it */
+} HangUpHook;
+
+static gpointer hang_up_thread(gpointer opaque)
+{
+    vu_test_backend_disconnect(opaque);
+    return NULL;
+}
+
+/* Leave the request unanswered, and drop the connection */
+static bool hang_up_hook(VuTestBackend *b, VuTestMsg *msg, void *opaque)
+{
+    HangUpHook *h = opaque;
+
+    if (msg->request != h->request || h->thread) {
+        return false;
+    }
+    /* vu_test_backend_disconnect() waits for this thread */
+    h->thread = g_thread_new("hang-up", hang_up_thread, b);
+    return true;
+}
+
+/*
+ * Unplug of a running device with a live mapping while its back-end hangs
+ * up, before the unplug (@opaque false: the disconnect is handled first,
+ * or races with the unplug) or on the unplug's stop of the device (true:
+ * the disconnect's bottom half runs after the device is gone).  The
+ * device goes, and with it the window and what QEMU held of the memfd;
+ * QEMU lives on.
+ */
+static void test_device_del(const void *opaque)
+{
+    bool hang_up_on_stop = GPOINTER_TO_INT(opaque);
+    TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
+    g_autofree char *opt = g_strdup_printf(",cache-size=%llu", CACHE_SIZE);
+    HangUpHook hook = { .request = VU_TEST_REQ_GET_VRING_BASE };
+    int maps = -1, fds = -1;
+    FsDriver drv;
+    QDict *resp;
+
+    ctx_start_machine(&t, "pc", opt);
+    fs_driver_start(&t, &drv);
+    g_assert_cmphex(shmem_request(&t, VU_TEST_BACKEND_REQ_SHMEM_MAP, 0, 0,
+                                  PAGE, MAP_RW, t.memfd), ==, 0);
+
+    vu_test_backend_set_accepting(t.be, false);
+    if (hang_up_on_stop) {
+        vu_test_backend_set_request_hook(t.be, hang_up_hook, &hook);
+    } else {
+        vu_test_backend_disconnect(t.be);
+    }
+    qpci_unplug_acpi_device_test(t.qts, "fs0", FS_SLOT);
+    if (hang_up_on_stop) {
+        g_assert_nonnull(hook.thread);
+        g_thread_join(hook.thread);
+    }
+
+    g_assert_null(query_device(t.qts, &resp));
+    qobject_unref(resp);
+    for (int i = 0; i < 500; i++) {
+        vu_test_count_memfd_uses(qtest_pid(t.qts), MEMFD_NAME, &maps, &fds);
+        if (!maps && !fds) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(maps, ==, 0);
+    g_assert_cmpint(fds, ==, 0);
+    assert_running(t.qts);
+
+    /* Only guest memory and the test's own: the device is gone */
+    qvirtqueue_cleanup(drv.dev->vdev.bus, drv.hiprio, &t.alloc);
+    qvirtqueue_cleanup(drv.dev->vdev.bus, drv.request, &t.alloc);
+    g_free(drv.dev->pdev);
+    g_free(drv.dev);
+    ctx_stop(&t);
+}
+
 /* While the window exists, migration is refused, saying why */
 static void test_migration_blocked(void)
 {
@@ -744,6 +833,10 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-fs-cache/declared-size", test_declared_size);
     qtest_add_func("/vhost-user-fs-cache/disconnect", test_disconnect);
     qtest_add_func("/vhost-user-fs-cache/backend-gone", test_backend_gone);
+    qtest_add_data_func("/vhost-user-fs-cache/device-del/disconnected",
+                        GINT_TO_POINTER(false), test_device_del);
+    qtest_add_data_func("/vhost-user-fs-cache/device-del/hang-up-on-stop",
+                        GINT_TO_POINTER(true), test_device_del);
     qtest_add_func("/vhost-user-fs-cache/migration-blocked",
                    test_migration_blocked);
     qtest_add_func("/vhost-user-fs-cache/no-cache", test_no_cache);
