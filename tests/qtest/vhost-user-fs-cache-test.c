@@ -205,6 +205,7 @@ static void test_window(void)
 {
     TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
     g_autofree char *opt = g_strdup_printf(",cache-size=%llu", CACHE_SIZE);
+    g_autofree char *hmp = NULL;
     uint8_t cap = 0;
     int found = 0;
     QDict *resp, *dev, *region;
@@ -253,6 +254,11 @@ static void test_window(void)
     g_assert_cmphex(qdict_get_int(region, "size"), ==, CACHE_SIZE);
     g_assert_cmpint(qlist_size(qdict_get_qlist(region, "mappings")), ==, 0);
     qobject_unref(resp);
+
+    hmp = qtest_hmp(t.qts, "info virtio-shmem");
+    g_test_message("info virtio-shmem: %s", hmp);
+    g_assert_nonnull(strstr(hmp, FS_PATH " (virtio-user-fs):"));
+    g_assert_nonnull(strstr(hmp, "  shmid 0: size 0x400000"));
     ctx_stop(&t);
 }
 
