@@ -796,33 +796,80 @@ static void test_bad_cache(const void *opaque)
     qtest_quit(qts);
 }
 
-/* On the command line: QEMU exits with status 1 and says why */
-static void test_no_shmem_command_line(void)
+typedef struct BadCommandLine {
+    const char *name;
+    const char *machine;
+    const char *device;         /* the device and its options but chardev */
+    uint64_t protocol_features;
+    const char *error;          /* in stderr */
+} BadCommandLine;
+
+static const BadCommandLine bad_command_lines[] = {
+    {
+        .name = "no-shmem-backend",
+        .machine = "q35",
+        .device = "vhost-user-fs-pci,id=fs0,tag=myfs,cache-size=4M",
+        .protocol_features = FS_PROTOCOL_FEATURES,
+        .error = FS_PATH ": cache-size=0x400000 needs a back-end that "
+                 "offers VHOST_USER_PROTOCOL_F_SHMEM",
+    }, {
+        .name = "not-power-of-two",
+        .machine = "q35",
+        .device = "vhost-user-fs-pci,id=fs0,tag=myfs,cache-size=3M",
+        .protocol_features = FS_PROTOCOL_FEATURES_SHMEM,
+        .error = FS_PATH ": cache-size must be a power of two",
+    }, {
+        /* virtio-mmio has no shared memory regions */
+        .name = "mmio-transport",
+        .machine = "microvm",
+        .device = "vhost-user-fs-device,id=fs0,tag=myfs,cache-size=4M",
+        .protocol_features = FS_PROTOCOL_FEATURES_SHMEM,
+        .error = "cache-size needs a transport that shows the cache window "
+                 "to the guest: use vhost-user-fs-pci",
+    },
+};
+
+/* Run QEMU to its end; returns its exit status, *@err its stderr */
+static int run_qemu(const char *machine, const char *chardev,
+                    const char *device, char **err)
 {
-    g_autoptr(VuTestBackend) be = backend_new(FS_PROTOCOL_FEATURES);
-    g_autofree char *chardev = g_strdup_printf(
-        "socket,id=chr0,path=%s", vu_test_backend_get_socket_path(be));
     const char *argv[] = {
-        qtest_qemu_binary(NULL), "-M", "q35", "-accel", "qtest",
+        qtest_qemu_binary(NULL), "-M", machine, "-accel", "qtest",
         "-nodefaults", "-display", "none", "-chardev", chardev,
-        "-device", "vhost-user-fs-pci,id=fs0,chardev=chr0,tag=myfs,"
-        "cache-size=4M", NULL
+        "-device", device, NULL
     };
     g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
     GError *gerr = NULL;
     int status;
 
     g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
-                               G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               G_SPAWN_DEFAULT, NULL, NULL, &out, err,
                                &status, &gerr));
     g_assert_no_error(gerr);
-    g_test_message("stderr: %s", err);
     g_assert_true(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), ==, 1);
-    g_assert_nonnull(strstr(err, FS_PATH ": cache-size=0x400000 needs a "
-                            "back-end that offers "
-                            "VHOST_USER_PROTOCOL_F_SHMEM"));
+    return WEXITSTATUS(status);
+}
+
+/* On the command line: QEMU exits with status 1 and says why */
+static void test_bad_command_line(const void *opaque)
+{
+    const BadCommandLine *bad = opaque;
+    g_autoptr(VuTestBackend) be = NULL;
+    g_autofree char *chardev = NULL;
+    g_autofree char *device = NULL;
+    g_autofree char *err = NULL;
+
+    if (!qtest_has_machine(bad->machine)) {
+        g_test_skip("machine not built");
+        return;
+    }
+    be = backend_new(bad->protocol_features);
+    chardev = g_strdup_printf("socket,id=chr0,path=%s",
+                              vu_test_backend_get_socket_path(be));
+    device = g_strdup_printf("%s,chardev=chr0", bad->device);
+    g_assert_cmpint(run_qemu(bad->machine, chardev, device, &err), ==, 1);
+    g_test_message("stderr: %s", err);
+    g_assert_nonnull(strstr(err, bad->error));
 }
 
 int main(int argc, char **argv)
@@ -852,7 +899,13 @@ int main(int argc, char **argv)
 
         qtest_add_data_func(path, &bad_caches[i], test_bad_cache);
     }
-    qtest_add_func("/vhost-user-fs-cache/bad/no-shmem-command-line",
-                   test_no_shmem_command_line);
+    for (size_t i = 0; i < ARRAY_SIZE(bad_command_lines); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/vhost-user-fs-cache/bad-command-line/%s",
+            bad_command_lines[i].name);
+
+        qtest_add_data_func(path, &bad_command_lines[i],
+                            test_bad_command_line);
+    }
     return g_test_run();
 }
