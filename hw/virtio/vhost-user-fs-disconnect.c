@@ -43,7 +43,8 @@ void vhost_user_fs_fail_requests(VHostUserFS *fs, VirtQueue *vq)
     unsigned int answered = 0;
     size_t len;
 
-    if (!fs->backend_gone) {
+    /* A stopped VM's memory stays as it is: the requests wait for cont */
+    if (!fs->backend_gone || !vdev->vm_running) {
         return;
     }
     while ((elem = virtqueue_pop(vq, sizeof(VirtQueueElement)))) {
@@ -66,6 +67,19 @@ void vhost_user_fs_fail_requests(VHostUserFS *fs, VirtQueue *vq)
     }
     if (answered) {
         virtio_notify(vdev, vq);
+    }
+}
+
+void vhost_user_fs_fail_queues(VHostUserFS *fs)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(fs);
+    int i;
+
+    if (!(vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        return;
+    }
+    for (i = 0; i < fs->vhost_dev.nvqs; i++) {
+        vhost_user_fs_fail_requests(fs, virtio_get_queue(vdev, i));
     }
 }
 
@@ -98,7 +112,6 @@ static void vhost_user_fs_backend_gone(void *opaque)
     VirtioBusClass *k;
     BusState *qbus;
     bool started;
-    int i;
 
     /* An unplug since cleaned up everything, and took the device's bus */
     if (!DEVICE(fs)->realized || fs->backend_gone) {
@@ -124,11 +137,7 @@ static void vhost_user_fs_backend_gone(void *opaque)
         vhost_dev_disable_notifiers(&fs->vhost_dev, vdev);
     }
     /* Answer what is queued now; later kicks come to QEMU */
-    if (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) {
-        for (i = 0; i < fs->vhost_dev.nvqs; i++) {
-            vhost_user_fs_fail_requests(fs, virtio_get_queue(vdev, i));
-        }
-    }
+    vhost_user_fs_fail_queues(fs);
 out:
     object_unref(gone->owner);
     g_free(gone);

@@ -538,6 +538,41 @@ static void test_backend_gone(void)
     ctx_stop(&t);
 }
 
+/*
+ * The back-end dies while the VM is stopped: nothing touches guest memory
+ * until the VM runs again, and then the waiting request gets EIO
+ */
+static void test_backend_gone_stopped(void)
+{
+    TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
+    g_autofree char *opt = g_strdup_printf(",cache-size=%llu", CACHE_SIZE);
+    uint64_t reply;
+    uint32_t head;
+    FsDriver drv;
+
+    ctx_start(&t, opt);
+    fs_driver_start(&t, &drv);
+    g_assert_cmphex(shmem_request(&t, VU_TEST_BACKEND_REQ_SHMEM_MAP, 0, 0,
+                                  PAGE, MAP_RW, t.memfd), ==, 0);
+    head = fuse_getattr(&t, &drv, 0xabcdef, &reply);
+
+    qtest_qmp_assert_success(t.qts, "{'execute': 'stop'}");
+    vu_test_backend_set_accepting(t.be, false);
+    vu_test_backend_disconnect(t.be);
+    /* The mappings go at once: the device has seen the back-end go */
+    for (int i = 0; i < 500 && count_mappings(&t); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(count_mappings(&t), ==, 0);
+    g_assert_false(qvirtqueue_get_buf(t.qts, drv.request, NULL, NULL));
+
+    qtest_qmp_assert_success(t.qts, "{'execute': 'cont'}");
+    assert_eio(&t, &drv, head, 0xabcdef, reply);
+    assert_running(t.qts);
+    fs_driver_stop(&t, &drv);
+    ctx_stop(&t);
+}
+
 typedef struct HangUpHook {
     uint32_t request;       /* hang up when this request comes */
     GThread *thread;        /* which does it */
@@ -886,6 +921,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-fs-cache/declared-size", test_declared_size);
     qtest_add_func("/vhost-user-fs-cache/disconnect", test_disconnect);
     qtest_add_func("/vhost-user-fs-cache/backend-gone", test_backend_gone);
+    qtest_add_func("/vhost-user-fs-cache/backend-gone-stopped",
+                   test_backend_gone_stopped);
     qtest_add_data_func("/vhost-user-fs-cache/device-del/disconnected",
                         GINT_TO_POINTER(false), test_device_del);
     qtest_add_data_func("/vhost-user-fs-cache/device-del/hang-up-on-stop",
