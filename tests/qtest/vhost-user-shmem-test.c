@@ -53,6 +53,7 @@ typedef struct TestCtx {
     QPCIBar bar;
     int memfd;
     uint8_t *mem;       /* the backend's view of memfd */
+    const char *extra_args;
 } TestCtx;
 
 static void ctx_start_sized(TestCtx *t, bool offer_shmem,
@@ -74,8 +75,9 @@ static void ctx_start_sized(TestCtx *t, bool offer_shmem,
         "-object memory-backend-memfd,id=mem,size=256M,share=on "
         "-chardev socket,id=chr0,path=%s "
         "-device vhost-user-test-device-pci,id=vdev0,chardev=chr0,"
-        "virtio-id=%d,num_vqs=1,addr=%d.0",
-        vu_test_backend_get_socket_path(t->be), VIRTIO_ID_RNG, VDEV_SLOT);
+        "virtio-id=%d,num_vqs=1,addr=%d.0 %s",
+        vu_test_backend_get_socket_path(t->be), VIRTIO_ID_RNG, VDEV_SLOT,
+        t->extra_args ? t->extra_args : "");
     pc_alloc_init(&t->alloc, t->qts, ALLOC_NO_FLAGS);
     t->pcibus = qpci_new_pc(t->qts, &t->alloc);
     t->pdev = qpci_device_find(t->pcibus, addr.devfn);
@@ -442,6 +444,50 @@ static void test_map_rw(void)
     g_assert_cmpint(count_mappings(&t, 2), ==, 1);
 
     ctx_stop(&t);
+}
+
+/*
+ * The back-end may tell the driver about a mapping as soon as it has the
+ * reply, so the mapping must be in the memory map (a new FlatView) before
+ * the reply is sent, not in the same handler after it.
+ */
+static void test_map_visible_before_reply(void)
+{
+    TestCtx t = { 0 };
+    g_autofree char *log = NULL;
+    g_autofree char *args = NULL;
+    g_autofree char *text = NULL;
+    const char *map_start, *reply, *view;
+    gsize before;
+    int log_fd;
+
+    log_fd = g_file_open_tmp("vhost-user-shmem-trace-XXXXXX", &log, NULL);
+    g_assert_cmpint(log_fd, >=, 0);
+    close(log_fd);
+    args = g_strdup_printf("-trace flatview_new "
+                           "-trace vhost_user_backend_reply -D %s", log);
+    t.extra_args = args;
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    assert_alive(&t);
+    g_assert(g_file_get_contents(log, &text, &before, NULL));
+    g_clear_pointer(&text, g_free);
+
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0x20000, PAGE, MAP_RW, t.memfd),
+                    ==, 0);
+    assert_alive(&t);
+    g_assert(g_file_get_contents(log, &text, NULL, NULL));
+    map_start = text + before;
+    reply = strstr(map_start, "vhost_user_backend_reply req:9 ret:0");
+    g_assert_nonnull(reply);
+    /* The new memory map came before the reply, and none after it */
+    view = strstr(map_start, "flatview_new ");
+    g_assert_nonnull(view);
+    g_assert_cmpint(view - text, <, reply - text);
+    g_assert_null(strstr(reply, "flatview_new "));
+
+    ctx_stop(&t);
+    unlink(log);
 }
 
 static void test_unmap(void)
@@ -938,6 +984,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem/no-shmem-feature",
                    test_no_shmem_feature);
     qtest_add_func("/vhost-user-shmem/map-rw", test_map_rw);
+    qtest_add_func("/vhost-user-shmem/map-visible-before-reply",
+                   test_map_visible_before_reply);
     qtest_add_func("/vhost-user-shmem/unmap", test_unmap);
     qtest_add_func("/vhost-user-shmem/release", test_release);
     qtest_add_func("/vhost-user-shmem/read-only", test_read_only);
