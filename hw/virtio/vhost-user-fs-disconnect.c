@@ -43,7 +43,8 @@ void vhost_user_fs_fail_requests(VHostUserFS *fs, VirtQueue *vq)
     unsigned int answered = 0;
     size_t len;
 
-    if (!fs->backend_gone) {
+    /* A stopped VM's memory stays as it is: the requests wait for cont */
+    if (!fs->backend_gone || !vdev->vm_running) {
         return;
     }
     while ((elem = virtqueue_pop(vq, sizeof(VirtQueueElement)))) {
@@ -69,7 +70,29 @@ void vhost_user_fs_fail_requests(VHostUserFS *fs, VirtQueue *vq)
     }
 }
 
-/* The object whose memory holds @fs: the proxy it is embedded in, if any */
+void vhost_user_fs_fail_queues(VHostUserFS *fs)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(fs);
+    int i;
+
+    if (!(vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        return;
+    }
+    for (i = 0; i < fs->vhost_dev.nvqs; i++) {
+        vhost_user_fs_fail_requests(fs, virtio_get_queue(vdev, i));
+    }
+}
+
+/* What the bottom half needs once the connection closed */
+typedef struct VhostUserFsGone {
+    VHostUserFS *fs;
+    Object *owner;      /* holds @fs's memory: the proxy it is embedded in */
+} VhostUserFsGone;
+
+/*
+ * The object whose allocation holds @fs.  Found when the bottom half is
+ * scheduled: an unplug meanwhile unparents @fs from its proxy.
+ */
 static Object *vhost_user_fs_owner(VHostUserFS *fs)
 {
     Object *obj = OBJECT(fs);
@@ -82,18 +105,20 @@ static Object *vhost_user_fs_owner(VHostUserFS *fs)
 
 static void vhost_user_fs_backend_gone(void *opaque)
 {
-    VHostUserFS *fs = opaque;
+    VhostUserFsGone *gone = opaque;
+    VHostUserFS *fs = gone->fs;
     VirtIODevice *vdev = VIRTIO_DEVICE(fs);
-    BusState *qbus = BUS(qdev_get_parent_bus(DEVICE(vdev)));
-    VirtioBusClass *k = VIRTIO_BUS_GET_CLASS(qbus);
     g_autofree char *name = NULL;
+    VirtioBusClass *k;
+    BusState *qbus;
     bool started;
-    int i;
 
-    /* An unplug since cleaned up everything */
+    /* An unplug since cleaned up everything, and took the device's bus */
     if (!DEVICE(fs)->realized || fs->backend_gone) {
         goto out;
     }
+    qbus = BUS(qdev_get_parent_bus(DEVICE(vdev)));
+    k = VIRTIO_BUS_GET_CLASS(qbus);
     name = object_get_canonical_path(OBJECT(fs));
     started = vhost_dev_is_started(&fs->vhost_dev);
     trace_vhost_user_fs_backend_gone(name, started);
@@ -112,18 +137,16 @@ static void vhost_user_fs_backend_gone(void *opaque)
         vhost_dev_disable_notifiers(&fs->vhost_dev, vdev);
     }
     /* Answer what is queued now; later kicks come to QEMU */
-    if (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) {
-        for (i = 0; i < fs->vhost_dev.nvqs; i++) {
-            vhost_user_fs_fail_requests(fs, virtio_get_queue(vdev, i));
-        }
-    }
+    vhost_user_fs_fail_queues(fs);
 out:
-    object_unref(vhost_user_fs_owner(fs));
+    object_unref(gone->owner);
+    g_free(gone);
 }
 
 static void vhost_user_fs_event(void *opaque, QEMUChrEvent event)
 {
     VHostUserFS *fs = opaque;
+    VhostUserFsGone *gone;
 
     if (event != CHR_EVENT_CLOSED) {
         return;
@@ -132,9 +155,11 @@ static void vhost_user_fs_event(void *opaque, QEMUChrEvent event)
      * Not now: the close may come inside a vhost-user request that the
      * device or a memory transaction is waiting for.
      */
-    object_ref(vhost_user_fs_owner(fs));
+    gone = g_new(VhostUserFsGone, 1);
+    gone->fs = fs;
+    gone->owner = object_ref(vhost_user_fs_owner(fs));
     aio_bh_schedule_oneshot(qemu_get_aio_context(),
-                            vhost_user_fs_backend_gone, fs);
+                            vhost_user_fs_backend_gone, gone);
 }
 
 void vhost_user_fs_watch_backend(VHostUserFS *fs)

@@ -68,16 +68,20 @@ static VuTestBackend *backend_new(uint64_t protocol_features)
     return be;
 }
 
-/* Start QEMU with vhost-user-fs-pci on @t->be; @cache_opt: ",cache-size=N" */
-static void ctx_start(TestCtx *t, const char *cache_opt)
+/*
+ * Start QEMU with vhost-user-fs-pci on @t->be; @cache_opt: ",cache-size=N".
+ * pc's root bus can unplug the device (ACPI), q35's cannot.
+ */
+static void ctx_start_machine(TestCtx *t, const char *machine,
+                              const char *cache_opt)
 {
     t->qts = qtest_initf(
-        "-M q35,memory-backend=mem -m 256M -nodefaults "
+        "-M %s,memory-backend=mem -m 256M -nodefaults "
         "-object memory-backend-memfd,id=mem,size=256M,share=on "
         "-chardev socket,id=chr0,path=%s "
         "-device vhost-user-fs-pci,id=fs0,chardev=chr0,tag=myfs,"
         "addr=%d.0%s",
-        vu_test_backend_get_socket_path(t->be), FS_SLOT, cache_opt);
+        machine, vu_test_backend_get_socket_path(t->be), FS_SLOT, cache_opt);
     pc_alloc_init(&t->alloc, t->qts, ALLOC_NO_FLAGS);
     t->pcibus = qpci_new_pc(t->qts, &t->alloc);
     t->pdev = qpci_device_find(t->pcibus, QPCI_DEVFN(FS_SLOT, 0));
@@ -92,6 +96,11 @@ static void ctx_start(TestCtx *t, const char *cache_opt)
     for (size_t i = 0; i < MEMFD_SIZE; i++) {
         t->mem[i] = (uint8_t)(i * 13 + i / PAGE + 3);
     }
+}
+
+static void ctx_start(TestCtx *t, const char *cache_opt)
+{
+    ctx_start_machine(t, "q35", cache_opt);
 }
 
 static void ctx_map_bar(TestCtx *t)
@@ -196,6 +205,7 @@ static void test_window(void)
 {
     TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
     g_autofree char *opt = g_strdup_printf(",cache-size=%llu", CACHE_SIZE);
+    g_autofree char *hmp = NULL;
     uint8_t cap = 0;
     int found = 0;
     QDict *resp, *dev, *region;
@@ -244,6 +254,11 @@ static void test_window(void)
     g_assert_cmphex(qdict_get_int(region, "size"), ==, CACHE_SIZE);
     g_assert_cmpint(qlist_size(qdict_get_qlist(region, "mappings")), ==, 0);
     qobject_unref(resp);
+
+    hmp = qtest_hmp(t.qts, "info virtio-shmem");
+    g_test_message("info virtio-shmem: %s", hmp);
+    g_assert_nonnull(strstr(hmp, FS_PATH " (virtio-user-fs):"));
+    g_assert_nonnull(strstr(hmp, "  shmid 0: size 0x400000"));
     ctx_stop(&t);
 }
 
@@ -523,6 +538,121 @@ static void test_backend_gone(void)
     ctx_stop(&t);
 }
 
+/*
+ * The back-end dies while the VM is stopped: nothing touches guest memory
+ * until the VM runs again, and then the waiting request gets EIO
+ */
+static void test_backend_gone_stopped(void)
+{
+    TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
+    g_autofree char *opt = g_strdup_printf(",cache-size=%llu", CACHE_SIZE);
+    uint64_t reply;
+    uint32_t head;
+    FsDriver drv;
+
+    ctx_start(&t, opt);
+    fs_driver_start(&t, &drv);
+    g_assert_cmphex(shmem_request(&t, VU_TEST_BACKEND_REQ_SHMEM_MAP, 0, 0,
+                                  PAGE, MAP_RW, t.memfd), ==, 0);
+    head = fuse_getattr(&t, &drv, 0xabcdef, &reply);
+
+    qtest_qmp_assert_success(t.qts, "{'execute': 'stop'}");
+    vu_test_backend_set_accepting(t.be, false);
+    vu_test_backend_disconnect(t.be);
+    /* The mappings go at once: the device has seen the back-end go */
+    for (int i = 0; i < 500 && count_mappings(&t); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(count_mappings(&t), ==, 0);
+    g_assert_false(qvirtqueue_get_buf(t.qts, drv.request, NULL, NULL));
+
+    qtest_qmp_assert_success(t.qts, "{'execute': 'cont'}");
+    assert_eio(&t, &drv, head, 0xabcdef, reply);
+    assert_running(t.qts);
+    fs_driver_stop(&t, &drv);
+    ctx_stop(&t);
+}
+
+typedef struct HangUpHook {
+    uint32_t request;       /* hang up when this request comes */
+    GThread *thread;        /* which does it */
+} HangUpHook;
+
+static gpointer hang_up_thread(gpointer opaque)
+{
+    vu_test_backend_disconnect(opaque);
+    return NULL;
+}
+
+/* Leave the request unanswered, and drop the connection */
+static bool hang_up_hook(VuTestBackend *b, VuTestMsg *msg, void *opaque)
+{
+    HangUpHook *h = opaque;
+
+    if (msg->request != h->request || h->thread) {
+        return false;
+    }
+    /* vu_test_backend_disconnect() waits for this thread */
+    h->thread = g_thread_new("hang-up", hang_up_thread, b);
+    return true;
+}
+
+/*
+ * Unplug of a running device with a live mapping while its back-end hangs
+ * up, before the unplug (@opaque false: the disconnect is handled first,
+ * or races with the unplug) or on the unplug's stop of the device (true:
+ * the disconnect's bottom half runs after the device is gone).  The
+ * device goes, and with it the window and what QEMU held of the memfd;
+ * QEMU lives on.
+ */
+static void test_device_del(const void *opaque)
+{
+    bool hang_up_on_stop = GPOINTER_TO_INT(opaque);
+    TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
+    g_autofree char *opt = g_strdup_printf(",cache-size=%llu", CACHE_SIZE);
+    HangUpHook hook = { .request = VU_TEST_REQ_GET_VRING_BASE };
+    int maps = -1, fds = -1;
+    FsDriver drv;
+    QDict *resp;
+
+    ctx_start_machine(&t, "pc", opt);
+    fs_driver_start(&t, &drv);
+    g_assert_cmphex(shmem_request(&t, VU_TEST_BACKEND_REQ_SHMEM_MAP, 0, 0,
+                                  PAGE, MAP_RW, t.memfd), ==, 0);
+
+    vu_test_backend_set_accepting(t.be, false);
+    if (hang_up_on_stop) {
+        vu_test_backend_set_request_hook(t.be, hang_up_hook, &hook);
+    } else {
+        vu_test_backend_disconnect(t.be);
+    }
+    qpci_unplug_acpi_device_test(t.qts, "fs0", FS_SLOT);
+    if (hang_up_on_stop) {
+        g_assert_nonnull(hook.thread);
+        g_thread_join(hook.thread);
+    }
+
+    g_assert_null(query_device(t.qts, &resp));
+    qobject_unref(resp);
+    for (int i = 0; i < 500; i++) {
+        vu_test_count_memfd_uses(qtest_pid(t.qts), MEMFD_NAME, &maps, &fds);
+        if (!maps && !fds) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(maps, ==, 0);
+    g_assert_cmpint(fds, ==, 0);
+    assert_running(t.qts);
+
+    /* Only guest memory and the test's own: the device is gone */
+    qvirtqueue_cleanup(drv.dev->vdev.bus, drv.hiprio, &t.alloc);
+    qvirtqueue_cleanup(drv.dev->vdev.bus, drv.request, &t.alloc);
+    g_free(drv.dev->pdev);
+    g_free(drv.dev);
+    ctx_stop(&t);
+}
+
 /* While the window exists, migration is refused, saying why */
 static void test_migration_blocked(void)
 {
@@ -701,33 +831,80 @@ static void test_bad_cache(const void *opaque)
     qtest_quit(qts);
 }
 
-/* On the command line: QEMU exits with status 1 and says why */
-static void test_no_shmem_command_line(void)
+typedef struct BadCommandLine {
+    const char *name;
+    const char *machine;
+    const char *device;         /* the device and its options but chardev */
+    uint64_t protocol_features;
+    const char *error;          /* in stderr */
+} BadCommandLine;
+
+static const BadCommandLine bad_command_lines[] = {
+    {
+        .name = "no-shmem-backend",
+        .machine = "q35",
+        .device = "vhost-user-fs-pci,id=fs0,tag=myfs,cache-size=4M",
+        .protocol_features = FS_PROTOCOL_FEATURES,
+        .error = FS_PATH ": cache-size=0x400000 needs a back-end that "
+                 "offers VHOST_USER_PROTOCOL_F_SHMEM",
+    }, {
+        .name = "not-power-of-two",
+        .machine = "q35",
+        .device = "vhost-user-fs-pci,id=fs0,tag=myfs,cache-size=3M",
+        .protocol_features = FS_PROTOCOL_FEATURES_SHMEM,
+        .error = FS_PATH ": cache-size must be a power of two",
+    }, {
+        /* virtio-mmio has no shared memory regions */
+        .name = "mmio-transport",
+        .machine = "microvm",
+        .device = "vhost-user-fs-device,id=fs0,tag=myfs,cache-size=4M",
+        .protocol_features = FS_PROTOCOL_FEATURES_SHMEM,
+        .error = "cache-size needs a transport that shows the cache window "
+                 "to the guest: use vhost-user-fs-pci",
+    },
+};
+
+/* Run QEMU to its end; returns its exit status, *@err its stderr */
+static int run_qemu(const char *machine, const char *chardev,
+                    const char *device, char **err)
 {
-    g_autoptr(VuTestBackend) be = backend_new(FS_PROTOCOL_FEATURES);
-    g_autofree char *chardev = g_strdup_printf(
-        "socket,id=chr0,path=%s", vu_test_backend_get_socket_path(be));
     const char *argv[] = {
-        qtest_qemu_binary(NULL), "-M", "q35", "-accel", "qtest",
+        qtest_qemu_binary(NULL), "-M", machine, "-accel", "qtest",
         "-nodefaults", "-display", "none", "-chardev", chardev,
-        "-device", "vhost-user-fs-pci,id=fs0,chardev=chr0,tag=myfs,"
-        "cache-size=4M", NULL
+        "-device", device, NULL
     };
     g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
     GError *gerr = NULL;
     int status;
 
     g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
-                               G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               G_SPAWN_DEFAULT, NULL, NULL, &out, err,
                                &status, &gerr));
     g_assert_no_error(gerr);
-    g_test_message("stderr: %s", err);
     g_assert_true(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), ==, 1);
-    g_assert_nonnull(strstr(err, FS_PATH ": cache-size=0x400000 needs a "
-                            "back-end that offers "
-                            "VHOST_USER_PROTOCOL_F_SHMEM"));
+    return WEXITSTATUS(status);
+}
+
+/* On the command line: QEMU exits with status 1 and says why */
+static void test_bad_command_line(const void *opaque)
+{
+    const BadCommandLine *bad = opaque;
+    g_autoptr(VuTestBackend) be = NULL;
+    g_autofree char *chardev = NULL;
+    g_autofree char *device = NULL;
+    g_autofree char *err = NULL;
+
+    if (!qtest_has_machine(bad->machine)) {
+        g_test_skip("machine not built");
+        return;
+    }
+    be = backend_new(bad->protocol_features);
+    chardev = g_strdup_printf("socket,id=chr0,path=%s",
+                              vu_test_backend_get_socket_path(be));
+    device = g_strdup_printf("%s,chardev=chr0", bad->device);
+    g_assert_cmpint(run_qemu(bad->machine, chardev, device, &err), ==, 1);
+    g_test_message("stderr: %s", err);
+    g_assert_nonnull(strstr(err, bad->error));
 }
 
 int main(int argc, char **argv)
@@ -744,6 +921,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-fs-cache/declared-size", test_declared_size);
     qtest_add_func("/vhost-user-fs-cache/disconnect", test_disconnect);
     qtest_add_func("/vhost-user-fs-cache/backend-gone", test_backend_gone);
+    qtest_add_func("/vhost-user-fs-cache/backend-gone-stopped",
+                   test_backend_gone_stopped);
+    qtest_add_data_func("/vhost-user-fs-cache/device-del/disconnected",
+                        GINT_TO_POINTER(false), test_device_del);
+    qtest_add_data_func("/vhost-user-fs-cache/device-del/hang-up-on-stop",
+                        GINT_TO_POINTER(true), test_device_del);
     qtest_add_func("/vhost-user-fs-cache/migration-blocked",
                    test_migration_blocked);
     qtest_add_func("/vhost-user-fs-cache/no-cache", test_no_cache);
@@ -753,7 +936,13 @@ int main(int argc, char **argv)
 
         qtest_add_data_func(path, &bad_caches[i], test_bad_cache);
     }
-    qtest_add_func("/vhost-user-fs-cache/bad/no-shmem-command-line",
-                   test_no_shmem_command_line);
+    for (size_t i = 0; i < ARRAY_SIZE(bad_command_lines); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/vhost-user-fs-cache/bad-command-line/%s",
+            bad_command_lines[i].name);
+
+        qtest_add_data_func(path, &bad_command_lines[i],
+                            test_bad_command_line);
+    }
     return g_test_run();
 }

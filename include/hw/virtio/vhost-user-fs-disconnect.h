@@ -22,8 +22,11 @@ void vhost_user_fs_unwatch_backend(VHostUserFS *fs);
 
 /*
  * Handle @vq in QEMU: only once the back-end is gone, when every request
- * gets EIO; until then the back-end serves the queues.
+ * gets EIO; until then the back-end serves the queues.  Nothing while the
+ * VM is stopped.
  */
 void vhost_user_fs_fail_requests(VHostUserFS *fs, VirtQueue *vq);
+/* The same for every queue, when the driver is ready */
+void vhost_user_fs_fail_queues(VHostUserFS *fs);
 
 #endif
