@@ -1,0 +1,169 @@
+/*
+ * vhost-user-fs DAX cache window
+ *
+ * With cache-size set, the device has VIRTIO Shared Memory Region
+ * VIRTIO_FS_SHMCAP_ID_CACHE of that size.  The guest's virtiofs driver
+ * asks the back-end (FUSE_SETUPMAPPING) to map file ranges into it, and
+ * the back-end does with VHOST_USER_BACKEND_SHMEM_MAP/UNMAP: the same
+ * VirtioSharedMemory code as every other vhost-user device, offered only
+ * here, where the transport shows the region to the guest.
+ *
+ * Copyright (c) 2026 The QEMU fork developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/main-loop.h"
+#include "block/aio.h"
+#include "hw/virtio/vhost-user-fs-cache.h"
+#include "hw/virtio/vhost-user-shmem.h"
+#include "hw/virtio/virtio-shmem.h"
+#include "standard-headers/linux/virtio_fs.h"
+#include "trace.h"
+
+bool vhost_user_fs_cache_init(VHostUserFS *fs, Error **errp)
+{
+    uint64_t size = fs->conf.cache_size;
+    g_autofree char *name = NULL;
+
+    if (!size) {
+        return true;
+    }
+    name = object_get_canonical_path(OBJECT(fs));
+    if (!is_power_of_2(size) || size < qemu_real_host_page_size()) {
+        error_setg(errp, "%s: cache-size must be a power of two of at least "
+                   "the host page size (0x%zx), not 0x%" PRIx64,
+                   name, qemu_real_host_page_size(), size);
+        return false;
+    }
+    if (!fs->shmem_exposed) {
+        error_setg(errp, "%s: cache-size needs a transport that shows the "
+                   "cache window to the guest: use vhost-user-fs-pci", name);
+        return false;
+    }
+    /* Only now does vhost-user offer F_SHMEM to the back-end */
+    fs->vhost_user.shmem_vdev = VIRTIO_DEVICE(fs);
+    return true;
+}
+
+/* The checks of vhost_user_fs_cache_realize(), @name for the messages */
+static bool vhost_user_fs_cache_create(VHostUserFS *fs, const char *name,
+                                       Error **errp)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(fs);
+    uint64_t size = fs->conf.cache_size;
+    uint64_t declared = 0;
+    VirtioSharedMemory *shmem;
+
+    if (!virtio_has_feature(fs->vhost_dev.protocol_features,
+                            VHOST_USER_PROTOCOL_F_SHMEM)) {
+        error_setg(errp, "%s: cache-size=0x%" PRIx64 " needs a back-end that "
+                   "offers VHOST_USER_PROTOCOL_F_SHMEM, and this one does "
+                   "not: drop cache-size, or use a back-end with DAX support",
+                   name, size);
+        return false;
+    }
+    if (!virtio_has_feature(fs->vhost_dev.protocol_features,
+                            VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
+        error_setg(errp, "%s: cache-size needs a back-end that offers "
+                   "VHOST_USER_PROTOCOL_F_BACKEND_REQ, the channel its "
+                   "mappings come on", name);
+        return false;
+    }
+
+    /* The regions the back-end declares, if it declares any */
+    if (!vhost_user_shmem_init(vdev, &fs->vhost_dev, errp)) {
+        return false;
+    }
+    QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
+        if (shmem->shmid != VIRTIO_FS_SHMCAP_ID_CACHE) {
+            error_setg(errp, "%s: the back-end declares shared memory region "
+                       "%u, but virtio-fs has only the cache window (region "
+                       "%u)", name, shmem->shmid, VIRTIO_FS_SHMCAP_ID_CACHE);
+            return false;
+        }
+        declared = memory_region_size(&shmem->mr);
+        if (declared != size) {
+            error_setg(errp, "%s: the back-end's cache window is 0x%" PRIx64
+                       " bytes, but cache-size is 0x%" PRIx64 ": give both "
+                       "the same size", name, declared, size);
+            return false;
+        }
+    }
+    trace_vhost_user_fs_cache_realize(name, size, declared);
+    if (!declared &&
+        !virtio_new_shmem_region(vdev, VIRTIO_FS_SHMCAP_ID_CACHE, size,
+                                 errp)) {
+        return false;
+    }
+    return true;
+}
+
+/* The object whose memory holds @fs: the proxy it is embedded in, if any */
+static Object *vhost_user_fs_cache_owner(VHostUserFS *fs)
+{
+    Object *obj = OBJECT(fs);
+
+    while (!obj->free && obj->parent) {
+        obj = obj->parent;
+    }
+    return obj;
+}
+
+static void vhost_user_fs_cache_disconnected(void *opaque)
+{
+    VHostUserFS *fs = opaque;
+
+    /* An unplug since dropped the window with the device */
+    if (DEVICE(fs)->realized) {
+        virtio_shmem_unmap_all(VIRTIO_DEVICE(fs));
+    }
+    object_unref(vhost_user_fs_cache_owner(fs));
+}
+
+static void vhost_user_fs_cache_event(void *opaque, QEMUChrEvent event)
+{
+    VHostUserFS *fs = opaque;
+    g_autofree char *name = NULL;
+
+    if (event != CHR_EVENT_CLOSED) {
+        return;
+    }
+    name = object_get_canonical_path(OBJECT(fs));
+    trace_vhost_user_fs_cache_disconnect(name);
+    /*
+     * The back-end's files must not stay in the guest's window once it is
+     * gone.  Not now: this may run inside a vhost-user request that a
+     * memory transaction is waiting for.
+     */
+    object_ref(vhost_user_fs_cache_owner(fs));
+    aio_bh_schedule_oneshot(qemu_get_aio_context(),
+                            vhost_user_fs_cache_disconnected, fs);
+}
+
+bool vhost_user_fs_cache_realize(VHostUserFS *fs, Error **errp)
+{
+    g_autofree char *name = NULL;
+
+    if (!fs->conf.cache_size) {
+        return true;
+    }
+    name = object_get_canonical_path(OBJECT(fs));
+    if (!vhost_user_fs_cache_create(fs, name, errp)) {
+        return false;
+    }
+    qemu_chr_fe_set_handlers(&fs->conf.chardev, NULL, NULL,
+                             vhost_user_fs_cache_event, NULL, fs, NULL,
+                             true);
+    return true;
+}
+
+void vhost_user_fs_cache_unrealize(VHostUserFS *fs)
+{
+    if (fs->conf.cache_size) {
+        qemu_chr_fe_set_handlers(&fs->conf.chardev, NULL, NULL, NULL, NULL,
+                                 NULL, NULL, false);
+    }
+}
