@@ -49,7 +49,8 @@ typedef enum FsMapOpType {
     FS_MAP_SETUP,           /* FUSE_SETUPMAPPING */
     FS_MAP_REMOVE,          /* FUSE_REMOVEMAPPING */
     FS_MAP_RESIZE,          /* a file changed size: follow it */
-    FS_MAP_RESET,           /* new session: forget every slot */
+    FS_MAP_RESET,           /* after a reset: forget every slot */
+    FS_MAP_REMOVE_ALL,      /* end of a session: unmap every slot */
 } FsMapOpType;
 
 typedef struct FsMapOp {

@@ -1058,6 +1058,14 @@ static int fs_destroy(FsReq *r)
 {
     fs_msg("FUSE session ended (DESTROY)");
     fs_nodes_reset(r->fs);
+    if (r->fs->cache_size) {
+        /* The driver may leave mappings behind: the next session won't */
+        FsMapOp *op = g_new0(FsMapOp, 1);
+
+        op->type = FS_MAP_REMOVE_ALL;
+        op->fd = -1;
+        fs_mapper_queue(r->fs, op);
+    }
     r->fs->initialized = false;
     fs_reply(r, 0, NULL, 0);
     return 0;

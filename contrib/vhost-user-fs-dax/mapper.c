@@ -237,6 +237,11 @@ static gpointer fs_mapper(gpointer opaque)
         case FS_MAP_RESIZE:
             fs_map_resize(fs, op);
             break;
+        case FS_MAP_REMOVE_ALL:
+            for (uint64_t i = 0; i < fs->nr_slots; i++) {
+                fs_slot_free(fs, &fs->slots[i]);
+            }
+            break;
         case FS_MAP_RESET:
             fs_map_reset(fs);
             if (!op->elem && op->unique == UINT64_MAX) {
