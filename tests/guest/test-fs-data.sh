@@ -142,7 +142,7 @@ if [ "$FS_DAX" = 1 ]; then
     want=$( (head -c 4096 /dev/zero; fs_pattern mmap-write 100000;
              head -c $((1048576 - 4096 - 100000)) /dev/zero) | md5sum | cut -d' ' -f1)
     fs_expect_file mmap-target "$want"
-    maps=$(sed -n 's/.* \([0-9]*\) maps and \([0-9]*\) unmaps.*/\1/p' "$PMEM_BACKEND_LOG")
+    maps=$(sed -n 's/.* \([0-9]*\) maps and \([0-9]*\) unmaps.*/\1/p' "$PMEM_BACKEND_LOG" | tail -n 1)
     [ "${maps:-0}" -gt 0 ] || pmem_die "the back-end made no mapping"
     guest_msg "host: the guest's write through mmap is in the file; the back-end made $maps mappings"
 fi
