@@ -75,7 +75,9 @@ pmem_poll() {
 
 fs_cleanup() {
     st=$?
-    [ -f "$PMEM_DIR/backend.pid" ] && kill "$(cat "$PMEM_DIR/backend.pid")" 2>/dev/null
+    if [ -f "$PMEM_DIR/backend.pid" ]; then
+        kill "$(cat "$PMEM_DIR/backend.pid")" 2>/dev/null || true
+    fi
     (exit $st)
     pmem_cleanup
 }
