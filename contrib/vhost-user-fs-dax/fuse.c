@@ -1032,11 +1032,13 @@ static int fs_removemapping(FsReq *r)
     if (!fs->cache_size) {
         return -EOPNOTSUPP;
     }
-    one = (const void *)(in + 1);
+    /* After a 4-byte header: copied, to be aligned */
+    one = g_memdup2(in + 1, in->count * sizeof(*one));
     for (i = 0; i < in->count; i++) {
         if (!one[i].len || one[i].moffset % FS_DAX_SLOT_SIZE ||
             one[i].len % fs->page_size || one[i].moffset >= fs->cache_size ||
             one[i].len > fs->cache_size - one[i].moffset) {
+            g_free((void *)one);
             return -EINVAL;
         }
     }
@@ -1044,7 +1046,7 @@ static int fs_removemapping(FsReq *r)
     op->type = FS_MAP_REMOVE;
     op->fd = -1;
     op->count = in->count;
-    op->ranges = g_memdup2(one, in->count * sizeof(*one));
+    op->ranges = (struct fuse_removemapping_one *)one;
     op->elem = r->elem;
     op->qidx = r->qidx;
     op->queue_gen = r->queue_gen;

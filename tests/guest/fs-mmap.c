@@ -91,7 +91,9 @@ int main(int argc, char **argv)
             return 1;
         }
         for (i = 0; i < len; i++) {
-            p[off + i] = (i % (tlen + 1)) == tlen ? '\n' : argv[5][i % (tlen + 1)];
+            size_t k = i % (tlen + 1);
+
+            p[off + i] = k == tlen ? '\n' : argv[5][k];
         }
         if (msync(p, size, MS_SYNC) < 0) {
             die("msync");
@@ -110,12 +112,15 @@ int main(int argc, char **argv)
         if (!fgets(line, sizeof(line), stdin)) {
             return 1;
         }
-        signal(SIGBUS, on_sigbus);
+        struct sigaction sa = { .sa_handler = on_sigbus };
+
+        sigaction(SIGBUS, &sa, NULL);
         if (sigsetjmp(bus_jmp, 1)) {
             printf("sigbus\n");
             return 0;
         }
         for (off = 0; off < size; off += 4096) {
+            /* volatile: a load from the window each time, not the cache */
             if (((volatile char *)p)[off] != copy[off]) {
                 printf("changed\n");
                 return 0;
