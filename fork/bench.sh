@@ -27,6 +27,11 @@
 #      unshared with the server's x-dma-block=off (8-byte pieces).
 #   5. The same, shared against unshared, with the nvme on a raw file in
 #      /dev/shm: a device that moves real data.
+#   6. virtiofs DAX: tests/guest/bench-fs-dax.sh, contrib/vhost-user-fs-dax
+#      serving a 256 MiB file from /dev/shm to a guest that reads it with
+#      dax=never, then dax=always (64 MiB window): sequential read(), 4 KiB
+#      random reads through mmap (warm), and MAP/UNMAP requests per second
+#      while the window reclaims.
 #
 # Prints a table with the figures, the ratios and the targets met, and
 # leaves the raw results in build/bench/: results.json (everything),
@@ -37,7 +42,7 @@
 # Parts 4 and 5 alone: BENCH_SKIP="qtest kvm guest".
 #
 # Environment: BENCH_OUT (build/bench), BENCH_SKIP (words among 'qtest kvm
-# guest vfio': parts to leave out), BENCH_QEMU (the emulator of parts 1, 3
+# guest vfio fs': parts to leave out), BENCH_QEMU (the emulator of parts 1, 3
 # and 4, to compare builds), QEMU (the guest's), and what
 # tests/guest/boot.sh takes (GUEST_ACCEL...).
 set -eu
@@ -192,6 +197,30 @@ case "$skip" in
             msg "guest-read-disk: the back-end's file in $disk"
             guest_part guest-read-disk "$disk"
         fi
+        ;;
+esac
+
+# Part 6: virtiofs DAX, the shared directory in shared memory
+case "$skip" in
+    *" fs "*) msg "fs-dax: skipped (BENCH_SKIP)" ;;
+    *)
+        rc=0
+        dir=${TMPDIR:-/tmp}
+        if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+           [ -w /dev/shm ]; then
+            dir=/dev/shm
+        fi
+        msg "fs-dax: the shared directory in $dir"
+        TMPDIR=$dir "$repo/tests/guest/bench-fs-dax.sh" "$out/fs-dax.json" \
+            > "$out/fs-dax.log" 2>&1 || rc=$?
+        grep -E '^(bench-fs-dax|boot):' "$out/fs-dax.log" |
+            grep -v 'extra QEMU arguments' | sed 's/^/    /'
+        case $rc in
+            0) ;;
+            77) msg "fs-dax: skipped: $(grep SKIP "$out/fs-dax.log" | tail -n 1)" ;;
+            *) msg "fs-dax: FAILED (log: $out/fs-dax.log)"
+               failed="$failed fs-dax" ;;
+        esac
         ;;
 esac
 
