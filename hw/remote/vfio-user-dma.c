@@ -471,38 +471,22 @@ bool vfio_user_server_dma_options_apply(
     return true;
 }
 
-/* QOM has pointer properties for integers only. */
-static void dma_get_bool_ptr(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
+/*
+ * QOM has pointer properties for integers only.  As qdev's own, these
+ * visit the field itself both ways: a value that does not parse fails
+ * object-add, and the options are not read again once the server runs.
+ */
+static void dma_visit_bool(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
 {
     visit_type_bool(v, name, opaque, errp);
 }
 
-static void dma_set_bool_ptr(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    bool value;
-
-    if (visit_type_bool(v, name, &value, errp)) {
-        *(bool *)opaque = value;
-    }
-}
-
 /* A uint64 that takes suffixes (4M) on the command line */
-static void dma_get_size_ptr(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
+static void dma_visit_size(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
 {
     visit_type_size(v, name, opaque, errp);
-}
-
-static void dma_set_size_ptr(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    uint64_t value;
-
-    if (visit_type_size(v, name, &value, errp)) {
-        *(uint64_t *)opaque = value;
-    }
 }
 
 static void dma_add_property(Object *obj, const char *name, const char *type,
@@ -542,7 +526,7 @@ void vfio_user_server_dma_add_properties(Object *obj,
     options->max_bounce_buffer_size = DMA_DEFAULT_MAX_BOUNCE_BUFFER_SIZE;
 
     dma_add_property(obj, "max-bounce-buffer-size", "size",
-                     dma_get_size_ptr, dma_set_size_ptr,
+                     dma_visit_size, dma_visit_size,
                      &options->max_bounce_buffer_size,
                      "Total size of the device's DMA bounce buffers for "
                      "client memory without an fd (default 4M, or the "
@@ -561,12 +545,12 @@ void vfio_user_server_dma_add_properties(Object *obj,
                                     "DMA ranges the client may map at a "
                                     "time (1 to 65535, default 1024)");
     dma_add_property(obj, "x-twin-socket", "bool",
-                     dma_get_bool_ptr, dma_set_bool_ptr,
+                     dma_visit_bool, dma_visit_bool,
                      &options->twin_socket,
                      "Offer a second socket for DMA messages to clients "
                      "that ask for one");
     dma_add_property(obj, "x-dma-block", "bool",
-                     dma_get_bool_ptr, dma_set_bool_ptr, &options->block,
+                     dma_visit_bool, dma_visit_bool, &options->block,
                      "Move each device DMA in as few messages as possible "
                      "(off: pieces of at most 8 bytes)");
     for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
