@@ -15,6 +15,7 @@
  * A client keeps what it mapped, and vfio-user has no way to take it
  * back.  So the areas are fixed when a client attaches; if the BAR
  * layout changes under an area after that, the server drops the client.
+ * Memory that becomes mappable later is reached by message.
  * Whether the device has the memory enabled at a given moment (the NVMe
  * PMR until the driver enables it) is not part of the layout.
  *
@@ -229,7 +230,8 @@ static void sparse_commit(MemoryListener *listener)
     for (bar = 0; bar < PCI_NUM_REGIONS; bar++) {
         SparseArea now;
 
-        if (!sparse->bars[bar].set_up) {
+        /* Memory that became mappable is still reached by message. */
+        if (!sparse->bars[bar].area.mr) {
             continue;
         }
         now = sparse_find(sparse, bar);
