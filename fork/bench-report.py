@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The table of 'make bench' (fork/bench.sh) from the parts' JSON files.
 
-Reads shmem-qtest.json, shmem-kvm.json, guest-read.json and
-vfio-user-dma.json and vfio-user-sparse.json from --dir (each may be missing), prints the figures,
-the ratios and the targets, and writes everything to results.json there.
+Reads shmem-qtest.json, shmem-kvm.json, guest-read.json,
+vfio-user-dma.json and vfio-user-sparse.json from --dir (each may be
+missing), prints the figures, the ratios and the targets, and writes
+everything to results.json there.
 """
 
 import argparse
