@@ -27,6 +27,7 @@
 #include "qobject/qdict.h"
 #include "qobject/qnum.h"
 #include "libqtest.h"
+#include "libvhost-user-qemu.h"
 #include "vfio-user-raw-client.h"
 
 /* edu (hw/misc/edu.c) */
@@ -2125,6 +2126,108 @@ out:
     unlink(file);
 }
 
+/*
+ * A BAR whose layout changes: vhost-user-test-device-pci, whose back-end
+ * (libvhost-user in a thread of the test) maps memfds into its shared
+ * memory region, BAR 2.
+ */
+#define SHMEM_BAR               2
+#define SHMEM_SIZE              (1024 * 1024)
+#define SHMEM_CHUNK             (64 * 1024)
+
+static int memfd_with(uint8_t byte)
+{
+    g_autofree uint8_t *buf = g_malloc(SHMEM_CHUNK);
+    int fd = memfd_create("vfio-user-server-test", MFD_CLOEXEC);
+
+    g_assert(fd >= 0);
+    memset(buf, byte, SHMEM_CHUNK);
+    g_assert_cmpint(pwrite(fd, buf, SHMEM_CHUNK, 0), ==, SHMEM_CHUNK);
+    return fd;
+}
+
+/*
+ * The area offered when the client connected leaves BAR 2: the server
+ * drops the client.  Memory mapped after the client connected is not
+ * offered, and reached by message.
+ */
+static void test_sparse_layout_change(void)
+{
+    static const uint64_t sizes[] = { SHMEM_SIZE };
+    g_autofree char *obj = NULL;
+    g_autofree char *args = NULL;
+    uint8_t *client_map = MAP_FAILED;
+    RegionInfo ri = { .fd = -1 };
+    int fd_a = memfd_with(0xaa), fd_b = memfd_with(0xbb);
+    uint8_t byte = 0x42;
+    uint64_t mapped = 0;
+    Error *err = NULL;
+    TestCtx t = { 0 };
+    VuQemu *q;
+
+    ctx_init(&t);
+    obj = server_object(t.sock, "");
+    args = g_strdup_printf("-machine x-remote,vfio-user=on,auto-shutdown=off "
+                           "-chardev socket,id=chr0,path=%%s "
+                           "-device vhost-user-test-device-pci,id=dev0,"
+                           "chardev=chr0,virtio-id=27,num_vqs=1,"
+                           "config_size=16 -object '%s'", obj);
+    q = vu_qemu_start_args(args, sizes, ARRAY_SIZE(sizes));
+    t.qts = q->qts;
+
+    /* Mapped before the client connects: offered */
+    g_assert_true(vu_shmem_map(&q->dev, 0, 0, 0, SHMEM_CHUNK,
+                               VHOST_USER_FLAG_MAP_RW, fd_a));
+    t.client = vfu_raw_connect(t.sock, false, 0, DMA_TIMEOUT_MS, &err);
+    if (!check(t.client, "connect: %s", err ? error_get_pretty(err) : "?") ||
+        !region_info(t.client, SHMEM_BAR, &ri) ||
+        !check(ri.nr_areas == 1 && ri.area_offset[0] == 0 &&
+               ri.area_size[0] == SHMEM_CHUNK && ri.fd >= 0,
+               "BAR 2: %u areas, [0x%" PRIx64 ", +0x%" PRIx64 "), fd %d",
+               ri.nr_areas, ri.area_offset[0], ri.area_size[0], ri.fd)) {
+        goto out;
+    }
+    client_map = mmap(NULL, SHMEM_CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      ri.fd, ri.offset);
+    if (!check(client_map != MAP_FAILED && client_map[100] == 0xaa,
+               "the area does not map the back-end's memfd")) {
+        goto out;
+    }
+
+    /* Mapped after: not offered, reached by message */
+    g_assert_true(vu_shmem_map(&q->dev, 0, 0, 2 * SHMEM_CHUNK, SHMEM_CHUNK,
+                               VHOST_USER_FLAG_MAP_RW, fd_b));
+    get_stat(&t, "x-sparse-mapped-bytes", &mapped);
+    check(mapped == SHMEM_CHUNK, "%" PRIu64 " bytes offered", mapped);
+    check(vfu_raw_region_write(t.client, SHMEM_BAR, 2 * SHMEM_CHUNK + 1,
+                               &byte, 1) == 0 &&
+          pread(fd_b, &byte, 1, 1) == 1 && byte == 0x42,
+          "REGION_WRITE did not reach the memory mapped later");
+    check(!vfu_raw_peer_closed(t.client), "client dropped for new memory");
+
+    /* The offered memory leaves the BAR: the client is dropped. */
+    g_assert_true(vu_shmem_unmap(&q->dev, 0, 0, SHMEM_CHUNK));
+    wait_hangup_event(&t);
+    wait_peer_closed(&t);
+    check(qtest_probe_child(t.qts), "the server died");
+
+out:
+    if (client_map != MAP_FAILED) {
+        munmap(client_map, SHMEM_CHUNK);
+    }
+    if (ri.fd >= 0) {
+        close(ri.fd);
+    }
+    close(fd_a);
+    close(fd_b);
+    error_free(err);
+    vfu_raw_free(t.client);
+    t.client = NULL;
+    t.qts = NULL;
+    check(vu_qemu_stop(q, false), "the back-end saw a panic");
+    teardown(&t);
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -2206,6 +2309,10 @@ int main(int argc, char **argv)
 
             qtest_add_data_func(path, &sparse_cases[i], test_sparse);
         }
+    }
+    if (qtest_has_device("vhost-user-test-device-pci")) {
+        qtest_add_func("/vfio-user-server/sparse/layout-change",
+                       test_sparse_layout_change);
     }
     return g_test_run();
 }
