@@ -203,27 +203,27 @@ case "$skip" in
         ;;
 esac
 
-# Part 4: libqtest's '# starting QEMU' lines stay in the log
-case "$skip" in
-    *" vfio "*) msg "vfio: skipped (BENCH_SKIP)" ;;
-    *)
-        # The server QEMUs on one CPU, the clients on the other, as a
-        # deployment would have them; unpinned, the scheduler sometimes
-        # puts a server and its client on one CPU, sometimes not, and the
-        # ratios swing with it.  The benchmark itself, which busy-polls
-        # the client's completion queue where a guest would wait for an
-        # interrupt, goes with the servers: on the clients' CPU it takes
-        # half of it from the client's I/O thread that serves the DMA
-        # messages (msg/fd 0.25 there against 0.46 here).
-        pinned="$out/qemu-pinned"
-        cat > "$pinned" <<EOF
+# Parts 4 to 6: the server QEMUs on one CPU, the clients on the other, as
+# a deployment would have them; unpinned, the scheduler sometimes puts a
+# server and its client on one CPU, sometimes not, and the ratios swing
+# with it.  The benchmark itself, which busy-polls the client's completion
+# queue where a guest would wait for an interrupt, goes with the servers:
+# on the clients' CPU it takes half of it from the client's I/O thread
+# that serves the DMA messages (msg/fd 0.25 there against 0.46 here).
+pinned="$out/qemu-pinned"
+cat > "$pinned" <<EOF
 #!/bin/sh
 case "\$*" in
     *x-remote*) exec taskset -c $cpu_a "$QTEST_QEMU_BINARY" "\$@" ;;
     *) exec taskset -c $cpu_b "$QTEST_QEMU_BINARY" "\$@" ;;
 esac
 EOF
-        chmod 755 "$pinned"
+chmod 755 "$pinned"
+
+# Part 4: libqtest's '# starting QEMU' lines stay in the log
+case "$skip" in
+    *" vfio "*) msg "vfio: skipped (BENCH_SKIP)" ;;
+    *)
         # shellcheck disable=SC2086
         QTEST_QEMU_BINARY=$pinned part vfio-user-dma \
             taskset -c "$cpu_a" "$vfio_bench" \
@@ -237,19 +237,10 @@ EOF
         ;;
 esac
 
-# Part 6: servers and clients placed as in part 4
+# Part 6: BAR accesses, mapped and by message
 case "$skip" in
     *" sparse "*) msg "sparse: skipped (BENCH_SKIP)" ;;
     *)
-        pinned="$out/qemu-pinned"
-        cat > "$pinned" <<EOF
-#!/bin/sh
-case "\$*" in
-    *x-remote*) exec taskset -c $cpu_a "$QTEST_QEMU_BINARY" "\$@" ;;
-    *) exec taskset -c $cpu_b "$QTEST_QEMU_BINARY" "\$@" ;;
-esac
-EOF
-        chmod 755 "$pinned"
         # shellcheck disable=SC2086
         QTEST_QEMU_BINARY=$pinned part vfio-user-sparse \
             taskset -c "$cpu_a" "$sparse_bench" \

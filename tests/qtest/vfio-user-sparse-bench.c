@@ -13,9 +13,9 @@
  * "b64read" (the bytes come back base64-encoded, the same cost in both
  * configurations), each command of 64 KiB at most.  Each 64 KiB
  * written is followed by a 1-byte read, so that a write counts when the
- * device has it, not when the client posted it.  The client splits a message-based access into
- * pieces of at most 8 bytes, one message each; a mapped one is stores
- * and loads to the mapping.
+ * device has it, not when the client posted it.  The client splits a
+ * message-based access into pieces of at most 8 bytes, one message each;
+ * a mapped one is stores and loads to the mapping.
  *
  * The two configurations are measured in turn, --runs rounds per point,
  * --time / --runs seconds each per round (at least one access); a
