@@ -2007,16 +2007,22 @@ typedef struct SparseCase {
     const char *name;
     const char *backend;    /* memory-backend-... with id=shm, %s: file */
     const char *opts;       /* more server object members */
-    bool mapped;            /* BAR 2 is offered as an mmap area */
+    const char *caps;       /* the client's VERSION JSON, NULL: default */
+    bool offered;           /* the server offers BAR 2 for mmap */
+    bool mapped;            /* the client gets it as an mmap area */
 } SparseCase;
 
 static const SparseCase sparse_cases[] = {
-    { "shared-file", "memory-backend-file,mem-path=%s,share=on", "", true },
+    { "shared-file", "memory-backend-file,mem-path=%s,share=on", "", NULL,
+      true, true },
     { "off", "memory-backend-file,mem-path=%s,share=on",
-      ",\"x-sparse-mmap\":false", false },
-    { "private-file", "memory-backend-file,mem-path=%s,share=off", "",
-      false },
-    { "no-fd", "memory-backend-ram", "", false },
+      ",\"x-sparse-mmap\":false", NULL, false, false },
+    { "private-file", "memory-backend-file,mem-path=%s,share=off", "", NULL,
+      false, false },
+    { "no-fd", "memory-backend-ram", "", NULL, false, false },
+    /* A client that takes no fd gets the BAR without areas */
+    { "client-without-fds", "memory-backend-file,mem-path=%s,share=on", "",
+      "{\"capabilities\":{\"max_msg_fds\":0}}", true, false },
 };
 
 static void test_sparse(const void *opaque)
@@ -2048,19 +2054,27 @@ static void test_sparse(const void *opaque)
                        MAP_SHARED, file_fd, 0);
         g_assert(dev_mem != MAP_FAILED);
     }
-    t.client = vfu_raw_connect(t.sock, false, 0, DMA_TIMEOUT_MS, &err);
+    t.client = sc->caps ? vfu_raw_connect_caps(t.sock, sc->caps, 0,
+                                               DMA_TIMEOUT_MS, &err)
+                        : vfu_raw_connect(t.sock, false, 0, DMA_TIMEOUT_MS,
+                                          &err);
     if (!check(t.client, "connect: %s", err ? error_get_pretty(err) : "?") ||
         !region_info(t.client, IVSHMEM_BAR, &ri) ||
         !check(ri.size == IVSHMEM_SIZE, "BAR 2 size 0x%" PRIx64, ri.size)) {
         goto out;
     }
     get_stat(&t, "x-sparse-mapped-bytes", &mapped);
+    check(mapped == (sc->offered ? IVSHMEM_SIZE : 0),
+          "%" PRIu64 " bytes offered", mapped);
 
     if (!sc->mapped) {
         check(!(ri.flags & REGION_INFO_FLAG_MMAP) && ri.nr_areas == 0 &&
-              ri.fd < 0 && mapped == 0,
+              ri.fd < 0,
               "BAR 2 offered for mmap: flags 0x%x, %u areas, fd %d",
               ri.flags, ri.nr_areas, ri.fd);
+        check(vfu_raw_region_read(t.client, IVSHMEM_BAR, 0, buf,
+                                  sizeof(buf)) == 0,
+              "REGION_READ of BAR 2 failed");
         goto out;
     }
     if (!check((ri.flags & REGION_INFO_FLAG_MMAP) && ri.nr_areas == 1 &&
