@@ -14,6 +14,7 @@
 #include "qobject/qlist.h"
 #include "standard-headers/linux/pci_regs.h"
 #include "libqtest.h"
+#include "libqos/malloc-pc.h"
 #include "vfio-user-pair.h"
 
 /* Client RAM: all fd-shared, or half fd-shared and half anonymous */
@@ -30,6 +31,8 @@
 /* Mapped by no DMA_MAP of a 512 MiB q35 client */
 #define UNMAPPED_LOW        0x30000000ULL
 #define UNMAPPED_HIGH       0x7f0000000000ULL
+/* The last page of the client's BIOS ROM: mapped read-only */
+#define CLIENT_BIOS_PAGE    0xfffff000ULL
 
 #define GUARD_BYTE          0xa5
 #define NVME_IMAGE_SIZE     (16 * MiB)
@@ -569,6 +572,92 @@ static void test_nvme_unmapped(void)
     vfu_pair_free(p);
 }
 
+#define NVME_STATUS_CODE(status)    ((status) & 0x7ff)
+
+/*
+ * A transfer between the device and memory that fails must fail the
+ * command (Data Transfer Error), and a failed read of memory must not
+ * reach the disk.  First without vfio-user: an NVMe device of this QEMU
+ * pointed at an address where nothing is.
+ */
+static void test_nvme_dma_error_local(void)
+{
+    VfuPair *p = vfu_pair_new();
+    g_autofree char *image = g_build_filename(p->dir, "nvme.img", NULL);
+    g_autofree uint8_t *data = g_malloc(4 * KiB);
+    g_autofree uint8_t *got = g_malloc(4 * KiB);
+    uint64_t buf;
+    VfuNvme n;
+    int status;
+
+    g_assert(g_file_set_contents(image, "", 0, NULL));
+    g_assert_cmpint(truncate(image, NVME_IMAGE_SIZE), ==, 0);
+    p->client = qtest_initf(
+        "-M q35 -m 256M -nodefaults "
+        "-blockdev file,filename=%s,node-name=f0 "
+        "-blockdev raw,file=f0,node-name=d0 "
+        "-device nvme,id=dev0,serial=local,drive=d0,addr=%d.0",
+        image, VFU_PAIR_SLOT);
+    pc_alloc_init(&p->alloc, p->client, ALLOC_NO_FLAGS);
+    p->bus = qpci_new_pc(p->client, &p->alloc);
+    p->dev = qpci_device_find(p->bus, QPCI_DEVFN(VFU_PAIR_SLOT, 0));
+    g_assert(p->dev);
+    qpci_device_enable(p->dev);
+    p->bar0 = qpci_iomap(p->dev, 0, NULL);
+    vfu_nvme_init(&n, p);
+
+    buf = guest_alloc(&p->alloc, 4 * KiB);
+    fill_random(data, 4 * KiB);
+    qtest_memwrite(p->client, buf, data, 4 * KiB);
+    g_assert_cmpint(vfu_nvme_io(&n, true, 0, buf, 4 * KiB, false), ==, 0);
+    check_image(image, 0, data, 4 * KiB);
+
+    /* Memory to disk: the read of memory fails, the disk keeps its data */
+    status = vfu_nvme_io(&n, true, 0, UNMAPPED_LOW, 4 * KiB, false);
+    g_assert_cmphex(NVME_STATUS_CODE(status), ==, NVME_DATA_TRAS_ERROR);
+    check_image(image, 0, data, 4 * KiB);
+
+    /* Disk to memory: the write to memory fails */
+    status = vfu_nvme_io(&n, false, 0, UNMAPPED_LOW, 4 * KiB, true);
+    g_assert_cmphex(NVME_STATUS_CODE(status), ==, NVME_DATA_TRAS_ERROR);
+
+    /* And the device goes on */
+    qtest_memset(p->client, buf, 0, 4 * KiB);
+    g_assert_cmpint(vfu_nvme_io(&n, false, 0, buf, 4 * KiB, false), ==, 0);
+    qtest_memread(p->client, buf, got, 4 * KiB);
+    g_assert(memcmp(got, data, 4 * KiB) == 0);
+    vfu_pair_free(p);
+}
+
+/*
+ * The same through vfio-user: the device reads a block into the client's
+ * BIOS ROM, which the client mapped read-only.  The DMA_WRITE is refused
+ * and the command says so, instead of completing as if the data arrived.
+ */
+static void test_nvme_dma_error_client(void)
+{
+    g_autofree char *image = NULL;
+    VfuPair *p = nvme_pair_start(NULL, &image);
+    uint64_t wbuf = guest_alloc(&p->alloc, 64 * KiB);
+    uint64_t rbuf = guest_alloc(&p->alloc, 64 * KiB);
+    VfuStats a, b;
+    VfuNvme n;
+    int status;
+
+    vfu_nvme_init(&n, p);
+    a = stats(p);
+    status = vfu_nvme_io(&n, false, 0, CLIENT_BIOS_PAGE, 4 * KiB, false);
+    g_test_message("read into the ROM at 0x%llx: status 0x%x",
+                   CLIENT_BIOS_PAGE, status);
+    g_assert_cmphex(NVME_STATUS_CODE(status), ==, NVME_DATA_TRAS_ERROR);
+    b = stats(p);
+    g_assert_cmpuint(b.errors, >, a.errors);
+
+    nvme_write_read(&n, image, 100, wbuf, rbuf + 1, 64 * KiB - 512, true,
+                    true);
+    vfu_pair_free(p);
+}
+
 static bool wait_hangup(QTestState *server)
 {
     gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
@@ -697,6 +786,10 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-dma/nvme/poll-during-dma",
                    test_nvme_poll_during_dma);
     qtest_add_func("/vfio-user-dma/nvme/unmapped", test_nvme_unmapped);
+    qtest_add_func("/vfio-user-dma/nvme/dma-error/local",
+                   test_nvme_dma_error_local);
+    qtest_add_func("/vfio-user-dma/nvme/dma-error/client",
+                   test_nvme_dma_error_client);
     qtest_add_func("/vfio-user-dma/nvme/unmap-during-io",
                    test_nvme_unmap_during_io);
     qtest_add_func("/vfio-user-dma/nvme/client-disconnect",
