@@ -2,7 +2,8 @@
 """The table of 'make bench' (fork/bench.sh) from the parts' JSON files.
 
 Reads shmem-qtest.json, shmem-kvm.json, guest-read.json,
-vfio-user-dma.json and fs-dax.json from --dir (each may be missing), prints the figures,
+vfio-user-dma.json, fs-dax.json and vfio-user-sparse.json from --dir (each
+may be missing), prints the figures,
 the ratios and the targets, and writes everything to results.json there.
 """
 
@@ -235,6 +236,32 @@ def part6(r, fs):
              fs["rand_ratio"] >= FS_DAX_RAND_MIN, fs["rand_ratio"],
              FS_DAX_RAND_MIN, "%.2fx (%s)" % (fs["rand_ratio"],
                                               fs.get("accel") or "?"))
+
+
+def part7(r, sparse):
+    r.out("7. BAR accesses through vfio-user: ivshmem-plain on a memfd "
+          "exported by x-vfio-user-server, the client QEMU reading and "
+          "writing its BAR 2")
+    if not sparse:
+        r.out("  (not run)")
+        return
+    r.out("  mapped: BAR 2 a sparse mmap area; msg: x-sparse-mmap=off, a "
+          "REGION_READ/WRITE per 8 bytes.  Median of %d rounds of %.2f s "
+          "each; x msg: median of the per-round ratios" %
+          (sparse["runs"], sparse["time_per_point"] / sparse["runs"]))
+    r.out("  %-8s %-6s %-6s %10s %8s %12s %8s" %
+          ("", "", "", "MB/s", "ops", "msgs per op", "x msg"))
+    for p in sparse["points"]:
+        r.out(("  %-8s %-6s %-6s %10.1f %8d %12.1f %8s" %
+               (p["config"], p["op"], vfu_size(p["size"]), p["mbps"],
+                p["ops"], p["bar_msgs_per_op"],
+                "%.0f" % p["ratio_msg"] if "ratio_msg" in p else "")).rstrip())
+    limit = sparse["target_1m"]
+    for p in sparse["points"]:
+        if "ratio_msg" in p and p["size"] == 1 << 20:
+            r.target("mapped/msg BAR %s 1 MiB >= %g" % (p["op"], limit),
+                     p["ratio_msg"] >= limit, p["ratio_msg"], limit,
+                     "%.0fx, mapped %.1f MB/s" % (p["ratio_msg"], p["mbps"]))
 
 
 def capacity(r, run, log):
@@ -501,6 +528,7 @@ def main():
     vfu = load(args.dir, "vfio-user-dma.json")
     vfu_file = load(args.dir, "vfio-user-dma-file.json")
     fs_dax = load(args.dir, "fs-dax.json")
+    sparse = load(args.dir, "vfio-user-sparse.json")
     if kvm and kvm.get("accel") != "kvm":
         kvm = None                      # KVM did not start: QEMU fell back
     kvm_memslots = int(args.kvm_memslots) if args.kvm_memslots else None
@@ -524,6 +552,8 @@ def main():
     r.out()
     part6(r, fs_dax)
     r.out()
+    part7(r, sparse)
+    r.out()
     met = sum(t["met"] for t in r.targets)
     r.out("Targets met: %d of %d%s.  Raw results: %s/results.json; %d s." %
           (met, len(r.targets),
@@ -540,6 +570,7 @@ def main():
                    "vfio_user_dma": vfu,
                    "vfio_user_dma_file": vfu_file,
                    "fs_dax": fs_dax,
+                   "vfio_user_sparse": sparse,
                    "failed": args.failed.split()}, f, indent=2)
 
 
