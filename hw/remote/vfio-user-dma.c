@@ -423,7 +423,7 @@ void vfio_user_server_dma_free(VfioUserServerDma *dma)
 #define DMA_DEFAULT_MAX_REGIONS 1024
 
 bool vfio_user_server_dma_options_apply(
-    const VfioUserServerDmaOptions *options, vfu_ctx_t *ctx,
+    VfioUserServerDmaOptions *options, vfu_ctx_t *ctx,
     PCIDevice *pci_dev, Error **errp)
 {
     AddressSpace *as = pci_get_address_space(pci_dev);
@@ -468,33 +468,106 @@ bool vfio_user_server_dma_options_apply(
                          "vfu: Failed to set the number of DMA regions");
         return false;
     }
+    options->applied = true;
     return true;
 }
 
 /*
- * QOM has pointer properties for integers only.  As qdev's own, these
- * visit the field itself both ways: a value that does not parse fails
- * object-add, and the options are not read again once the server runs.
+ * An option is a field of the options, settable until the server applies
+ * them: a later qom-set fails rather than silently changing nothing.
  */
-static void dma_visit_bool(Object *obj, Visitor *v, const char *name,
+typedef struct DmaOptionProperty {
+    VfioUserServerDmaOptions *options;
+    void *field;
+} DmaOptionProperty;
+
+static bool dma_option_settable(DmaOptionProperty *prop, const char *name,
+                                Error **errp)
+{
+    if (prop->options->applied) {
+        error_setg(errp, "vfu: %s cannot change once the server runs", name);
+        return false;
+    }
+    return true;
+}
+
+static void dma_get_bool(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
+{
+    DmaOptionProperty *prop = opaque;
+
+    visit_type_bool(v, name, prop->field, errp);
+}
+
+static void dma_set_bool(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
+{
+    DmaOptionProperty *prop = opaque;
+    bool value;
+
+    if (visit_type_bool(v, name, &value, errp) &&
+        dma_option_settable(prop, name, errp)) {
+        *(bool *)prop->field = value;
+    }
+}
+
+static void dma_get_uint32(Object *obj, Visitor *v, const char *name,
                            void *opaque, Error **errp)
 {
-    visit_type_bool(v, name, opaque, errp);
+    DmaOptionProperty *prop = opaque;
+
+    visit_type_uint32(v, name, prop->field, errp);
+}
+
+static void dma_set_uint32(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
+{
+    DmaOptionProperty *prop = opaque;
+    uint32_t value;
+
+    if (visit_type_uint32(v, name, &value, errp) &&
+        dma_option_settable(prop, name, errp)) {
+        *(uint32_t *)prop->field = value;
+    }
 }
 
 /* A uint64 that takes suffixes (4M) on the command line */
-static void dma_visit_size(Object *obj, Visitor *v, const char *name,
-                           void *opaque, Error **errp)
+static void dma_get_size(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
 {
-    visit_type_size(v, name, opaque, errp);
+    DmaOptionProperty *prop = opaque;
+
+    visit_type_size(v, name, prop->field, errp);
 }
 
-static void dma_add_property(Object *obj, const char *name, const char *type,
-                             ObjectPropertyAccessor *get,
-                             ObjectPropertyAccessor *set, void *field,
-                             const char *description)
+static void dma_set_size(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
 {
-    object_property_add(obj, name, type, get, set, NULL, field);
+    DmaOptionProperty *prop = opaque;
+    uint64_t value;
+
+    if (visit_type_size(v, name, &value, errp) &&
+        dma_option_settable(prop, name, errp)) {
+        *(uint64_t *)prop->field = value;
+    }
+}
+
+static void dma_release_option(Object *obj, const char *name, void *opaque)
+{
+    g_free(opaque);
+}
+
+static void dma_add_option(Object *obj, VfioUserServerDmaOptions *options,
+                           const char *name, const char *type,
+                           ObjectPropertyAccessor *get,
+                           ObjectPropertyAccessor *set, void *field,
+                           const char *description)
+{
+    DmaOptionProperty *prop = g_new(DmaOptionProperty, 1);
+
+    prop->options = options;
+    prop->field = field;
+    object_property_add(obj, name, type, get, set, dma_release_option, prop);
     object_property_set_description(obj, name, description);
 }
 
@@ -525,34 +598,29 @@ void vfio_user_server_dma_add_properties(Object *obj,
     options->max_regions = DMA_DEFAULT_MAX_REGIONS;
     options->max_bounce_buffer_size = DMA_DEFAULT_MAX_BOUNCE_BUFFER_SIZE;
 
-    dma_add_property(obj, "max-bounce-buffer-size", "size",
-                     dma_visit_size, dma_visit_size,
-                     &options->max_bounce_buffer_size,
-                     "Total size of the device's DMA bounce buffers for "
-                     "client memory without an fd (default 4M, or the "
-                     "device's x-max-bounce-buffer-size if larger)");
-    object_property_add_uint32_ptr(obj, "x-dma-timeout", &options->timeout_ms,
-                                   OBJ_PROP_FLAG_READWRITE);
-    object_property_set_description(obj, "x-dma-timeout",
-                                    "Milliseconds to wait for the client's "
-                                    "DMA reply, or for the rest of a "
-                                    "message it started "
-                                    "(1 to 60000, default 10000)");
-    object_property_add_uint32_ptr(obj, "max-dma-regions",
-                                   &options->max_regions,
-                                   OBJ_PROP_FLAG_READWRITE);
-    object_property_set_description(obj, "max-dma-regions",
-                                    "DMA ranges the client may map at a "
-                                    "time (1 to 65535, default 1024)");
-    dma_add_property(obj, "x-twin-socket", "bool",
-                     dma_visit_bool, dma_visit_bool,
-                     &options->twin_socket,
-                     "Offer a second socket for DMA messages to clients "
-                     "that ask for one");
-    dma_add_property(obj, "x-dma-block", "bool",
-                     dma_visit_bool, dma_visit_bool, &options->block,
-                     "Move each device DMA in as few messages as possible "
-                     "(off: pieces of at most 8 bytes)");
+    dma_add_option(obj, options, "max-bounce-buffer-size", "size",
+                   dma_get_size, dma_set_size,
+                   &options->max_bounce_buffer_size,
+                   "Total size of the device's DMA bounce buffers for "
+                   "client memory without an fd (default 4M, or the "
+                   "device's x-max-bounce-buffer-size if larger)");
+    dma_add_option(obj, options, "x-dma-timeout", "uint32",
+                   dma_get_uint32, dma_set_uint32, &options->timeout_ms,
+                   "Milliseconds to wait for the client's DMA reply, or for "
+                   "the rest of a message it started "
+                   "(1 to 60000, default 10000)");
+    dma_add_option(obj, options, "max-dma-regions", "uint32",
+                   dma_get_uint32, dma_set_uint32, &options->max_regions,
+                   "DMA ranges the client may map at a time "
+                   "(1 to 65535, default 1024)");
+    dma_add_option(obj, options, "x-twin-socket", "bool",
+                   dma_get_bool, dma_set_bool, &options->twin_socket,
+                   "Offer a second socket for DMA messages to clients that "
+                   "ask for one");
+    dma_add_option(obj, options, "x-dma-block", "bool",
+                   dma_get_bool, dma_set_bool, &options->block,
+                   "Move each device DMA in as few messages as possible "
+                   "(off: pieces of at most 8 bytes)");
     for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
         object_property_add_uint64_ptr(obj, counters[i].name,
                                        counters[i].field, OBJ_PROP_FLAG_READ);

@@ -24,6 +24,7 @@
 #include "qapi/error.h"
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
+#include "qobject/qbool.h"
 #include "qobject/qdict.h"
 #include "qobject/qnum.h"
 #include "libqtest.h"
@@ -1342,6 +1343,41 @@ out:
     teardown(&t);
 }
 
+/* qom-set of an option once the server runs fails and changes nothing */
+static bool option_frozen(TestCtx *t, const char *name, QObject *value)
+{
+    g_autoptr(QDict) rsp = qtest_qmp(t->qts,
+        "{'execute': 'qom-set', 'arguments': {'path': '/objects/vfu0', "
+        "'property': %s, 'value': %p}}", name, value);
+    QDict *err = qdict_get_qdict(rsp, "error");
+
+    return check(err, "qom-set %s worked on a running server", name) &&
+           check(strstr(qdict_get_str(err, "desc"),
+                        "cannot change once the server runs"),
+                 "qom-set %s: %s", name, qdict_get_str(err, "desc"));
+}
+
+static void test_options_frozen(void)
+{
+    TestCtx t = { 0 };
+    uint64_t timeout;
+
+    ctx_init(&t);
+    t.qts = qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=off "
+                        "-device edu,id=dev0");
+    if (qmp_ok(object_add(t.qts, "vfu0", t.sock), "object-add") &&
+        option_frozen(&t, "x-dma-timeout", QOBJECT(qnum_from_uint(5000))) &&
+        option_frozen(&t, "max-dma-regions", QOBJECT(qnum_from_uint(2))) &&
+        option_frozen(&t, "max-bounce-buffer-size",
+                      QOBJECT(qnum_from_uint(8192))) &&
+        option_frozen(&t, "x-twin-socket", QOBJECT(qbool_from_bool(false))) &&
+        option_frozen(&t, "x-dma-block", QOBJECT(qbool_from_bool(false))) &&
+        get_stat(&t, "x-dma-timeout", &timeout)) {
+        check(timeout == 10000, "x-dma-timeout is %" PRIu64, timeout);
+    }
+    teardown(&t);
+}
+
 /* The client's hang-up deletes the server, and its socket. */
 static void test_socket_hangup(void)
 {
@@ -2301,6 +2337,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-server/socket/stale", test_socket_stale);
     qtest_add_func("/vfio-user-server/socket/refused", test_socket_refused);
     qtest_add_func("/vfio-user-server/socket/qmp", test_socket_qmp);
+    qtest_add_func("/vfio-user-server/options-frozen", test_options_frozen);
     qtest_add_func("/vfio-user-server/socket/hangup", test_socket_hangup);
     qtest_add_func("/vfio-user-server/stall/no-version",
                    test_stall_no_version);

@@ -20,6 +20,7 @@ typedef struct VfioUserServerDmaOptions {
     uint32_t timeout_ms;
     uint32_t max_regions;
     uint64_t max_bounce_buffer_size;
+    bool applied;       /* in use: no longer settable */
 } VfioUserServerDmaOptions;
 
 /* Since the server started listening */
@@ -90,7 +91,7 @@ void vfio_user_server_dma_add_properties(Object *obj,
  * @pci_dev, before the context is realized.
  */
 bool vfio_user_server_dma_options_apply(
-    const VfioUserServerDmaOptions *options, vfu_ctx_t *ctx,
+    VfioUserServerDmaOptions *options, vfu_ctx_t *ctx,
     PCIDevice *pci_dev, Error **errp);
 
 #endif
