@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The table of 'make bench' (fork/bench.sh) from the parts' JSON files.
 
-Reads shmem-qtest.json, shmem-kvm.json, guest-read.json and
-vfio-user-dma.json from --dir (each may be missing), prints the figures,
+Reads shmem-qtest.json, shmem-kvm.json, guest-read.json,
+vfio-user-dma.json, fs-dax.json and vfio-user-sparse.json from --dir (each
+may be missing), prints the figures,
 the ratios and the targets, and writes everything to results.json there.
 """
 
@@ -25,6 +26,7 @@ CAPACITY_MIN = 65536        # mappings in one device under TCG/qtest
 BANDWIDTH_MIN = 0.90        # region read at least 90% of RAM read
 VFU_MSG_FD_MIN = 0.5        # vfio-user DMA by message >= 0.5x shared, 1 MiB
 VFU_BLOCK_MIN = 50.0        # and >= 50x the 8-byte pieces, 64 KiB
+FS_DAX_RAND_MIN = 2.0       # warm 4 KiB mmap reads: dax=always >= 2x never
 
 
 def load(directory, name):
@@ -212,6 +214,54 @@ def part2(r, guest, other):
              "%.1f%%; per repetition %.1f%%; against tmpfs %.1f%%" %
              (100 * ratio, 100 * guest["ratio_shmem_ram_paired"],
               100 * guest.get("ratio_shmem_tmpfs", 0)))
+
+
+def part6(r, fs):
+    r.out("6. virtiofs DAX (vhost-user-fs-dax, 64 MiB window), "
+          "dax=always against dax=never, same back-end and boot")
+    if not fs:
+        r.out("  not run")
+        return
+    r.out("  %s guest, %d MiB file in the back-end's /dev/shm" %
+          ((fs.get("accel") or "?").upper(), fs.get("bytes", 256 << 20) >> 20))
+    r.out("  %-48s %8.1f MB/s  dax=always %8.1f MB/s  %.2fx" %
+          ("sequential read(), dax=never", fs["seq_mbs_never"],
+           fs["seq_mbs_always"], fs["seq_ratio"]))
+    r.out("  %-48s %8.0f ns    dax=always %8.0f ns    %.2fx" %
+          ("4 KiB random reads via mmap (warm), dax=never",
+           fs["rand_ns_never"], fs["rand_ns_always"], fs["rand_ratio"]))
+    r.out("  MAP/UNMAP while the window reclaims: %d + %d, %.0f per second" %
+          (fs["maps"], fs["unmaps"], fs["map_unmap_per_s"]))
+    r.target("DAX >= %.0fx non-DAX, warm mmap random reads" % FS_DAX_RAND_MIN,
+             fs["rand_ratio"] >= FS_DAX_RAND_MIN, fs["rand_ratio"],
+             FS_DAX_RAND_MIN, "%.2fx (%s)" % (fs["rand_ratio"],
+                                              fs.get("accel") or "?"))
+
+
+def part7(r, sparse):
+    r.out("7. BAR accesses through vfio-user: ivshmem-plain on a memfd "
+          "exported by x-vfio-user-server, the client QEMU reading and "
+          "writing its BAR 2")
+    if not sparse:
+        r.out("  (not run)")
+        return
+    r.out("  mapped: BAR 2 a sparse mmap area; msg: x-sparse-mmap=off, a "
+          "REGION_READ/WRITE per 8 bytes.  Median of %d rounds of %.2f s "
+          "each; x msg: median of the per-round ratios" %
+          (sparse["runs"], sparse["time_per_point"] / sparse["runs"]))
+    r.out("  %-8s %-6s %-6s %10s %8s %12s %8s" %
+          ("", "", "", "MB/s", "ops", "msgs per op", "x msg"))
+    for p in sparse["points"]:
+        r.out(("  %-8s %-6s %-6s %10.1f %8d %12.1f %8s" %
+               (p["config"], p["op"], vfu_size(p["size"]), p["mbps"],
+                p["ops"], p["bar_msgs_per_op"],
+                "%.0f" % p["ratio_msg"] if "ratio_msg" in p else "")).rstrip())
+    limit = sparse["target_1m"]
+    for p in sparse["points"]:
+        if "ratio_msg" in p and p["size"] == 1 << 20:
+            r.target("mapped/msg BAR %s 1 MiB >= %g" % (p["op"], limit),
+                     p["ratio_msg"] >= limit, p["ratio_msg"], limit,
+                     "%.0fx, mapped %.1f MB/s" % (p["ratio_msg"], p["mbps"]))
 
 
 def capacity(r, run, log):
@@ -477,6 +527,8 @@ def main():
     guest_disk = load(args.dir, "guest-read-disk.json")
     vfu = load(args.dir, "vfio-user-dma.json")
     vfu_file = load(args.dir, "vfio-user-dma-file.json")
+    fs_dax = load(args.dir, "fs-dax.json")
+    sparse = load(args.dir, "vfio-user-sparse.json")
     if kvm and kvm.get("accel") != "kvm":
         kvm = None                      # KVM did not start: QEMU fell back
     kvm_memslots = int(args.kvm_memslots) if args.kvm_memslots else None
@@ -498,6 +550,10 @@ def main():
     r.out()
     part4(r, vfu_file, "5", "file")
     r.out()
+    part6(r, fs_dax)
+    r.out()
+    part7(r, sparse)
+    r.out()
     met = sum(t["met"] for t in r.targets)
     r.out("Targets met: %d of %d%s.  Raw results: %s/results.json; %d s." %
           (met, len(r.targets),
@@ -513,6 +569,8 @@ def main():
                    "guest_read_disk": guest_disk,
                    "vfio_user_dma": vfu,
                    "vfio_user_dma_file": vfu_file,
+                   "fs_dax": fs_dax,
+                   "vfio_user_sparse": sparse,
                    "failed": args.failed.split()}, f, indent=2)
 
 

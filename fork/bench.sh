@@ -27,6 +27,15 @@
 #      unshared with the server's x-dma-block=off (8-byte pieces).
 #   5. The same, shared against unshared, with the nvme on a raw file in
 #      /dev/shm: a device that moves real data.
+#   6. virtiofs DAX: tests/guest/bench-fs-dax.sh, contrib/vhost-user-fs-dax
+#      serving a 256 MiB file from /dev/shm to a guest that reads it with
+#      dax=never, then dax=always (64 MiB window): sequential read(), 4 KiB
+#      random reads through mmap (warm), and MAP/UNMAP requests per second
+#      while the window reclaims.
+#   7. BAR accesses through vfio-user: tests/qtest/vfio-user-sparse-bench,
+#      ivshmem-plain on a memfd exported by x-vfio-user-server, the client
+#      QEMU reading and writing 4 KiB and 1 MiB of its BAR 2, mapped as a
+#      sparse mmap area against x-sparse-mmap=off (a message per 8 bytes).
 #
 # Prints a table with the figures, the ratios and the targets met, and
 # leaves the raw results in build/bench/: results.json (everything),
@@ -34,10 +43,10 @@
 # test: it exits 0 with figures, whatever they are, and 1 only when a part
 # could not run.  About 5 to 7 minutes on 2 CPUs; --quick (a smoke run,
 # about a minute) stops at 1024 live mappings and shortens everything.
-# Parts 4 and 5 alone: BENCH_SKIP="qtest kvm guest".
+# Parts 4 and 5 alone: BENCH_SKIP="qtest kvm guest fs sparse".
 #
 # Environment: BENCH_OUT (build/bench), BENCH_SKIP (words among 'qtest kvm
-# guest vfio': parts to leave out), BENCH_QEMU (the emulator of parts 1, 3
+# guest vfio fs sparse': parts to leave out), BENCH_QEMU (the emulator of parts 1, 3
 # and 4, to compare builds), QEMU (the guest's), and what
 # tests/guest/boot.sh takes (GUEST_ACCEL...).
 set -eu
@@ -70,12 +79,13 @@ msg() {
 # The emulator, the benchmark and the back-end: 'make bench' built them
 # already, by hand they may be missing
 ninja -C "$obj_dir" qemu-system-x86_64 tests/qtest/vhost-user-shmem-bench \
-    tests/qtest/vfio-user-dma-bench \
+    tests/qtest/vfio-user-dma-bench tests/qtest/vfio-user-sparse-bench \
     contrib/vhost-user-pmem/vhost-user-pmem >/dev/null ||
     { msg "cannot build what the benchmarks need"; exit 1; }
 export QTEST_QEMU_BINARY="${BENCH_QEMU:-$obj_dir/qemu-system-x86_64}"
 bench="$obj_dir/tests/qtest/vhost-user-shmem-bench"
 vfio_bench="$obj_dir/tests/qtest/vfio-user-dma-bench"
+sparse_bench="$obj_dir/tests/qtest/vfio-user-sparse-bench"
 
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.log "$out/summary.txt"
@@ -119,6 +129,7 @@ if $quick; then
               --capacity 512 --capacity-budget 5 --rounds 2"
     same_args="-n 300 --live 0 --capacity 0 --rounds 4"
     vfio_args="--time 0.5 --runs 3 --slow-time 1"
+    sparse_args="--time 0.6 --runs 3"
     export BENCH_PMEM_MIB=64 BENCH_PMEM_REPS=3 BENCH_PMEM_PASSES=2
 else
     # Each MAP still costs O(n) in QEMU (the memory map is rendered again
@@ -133,6 +144,8 @@ else
     # Per point 9 rounds, the configurations interleaved in 10 ms slices:
     # 1.5 s each (the 8-byte pieces 3 s); about 35 s in all
     vfio_args="--time 1.5 --runs 9 --slow-time 3"
+    # A 1 MiB read by message takes seconds: each round has one at least
+    sparse_args="--time 2 --runs 5"
 fi
 
 case "$skip" in
@@ -195,27 +208,51 @@ case "$skip" in
         ;;
 esac
 
-# Part 4: libqtest's '# starting QEMU' lines stay in the log
+# Part 6: virtiofs DAX, the shared directory in shared memory
 case "$skip" in
-    *" vfio "*) msg "vfio: skipped (BENCH_SKIP)" ;;
+    *" fs "*) msg "fs-dax: skipped (BENCH_SKIP)" ;;
     *)
-        # The server QEMUs on one CPU, the clients on the other, as a
-        # deployment would have them; unpinned, the scheduler sometimes
-        # puts a server and its client on one CPU, sometimes not, and the
-        # ratios swing with it.  The benchmark itself, which busy-polls
-        # the client's completion queue where a guest would wait for an
-        # interrupt, goes with the servers: on the clients' CPU it takes
-        # half of it from the client's I/O thread that serves the DMA
-        # messages (msg/fd 0.25 there against 0.46 here).
-        pinned="$out/qemu-pinned"
-        cat > "$pinned" <<EOF
+        rc=0
+        dir=${TMPDIR:-/tmp}
+        if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+           [ -w /dev/shm ]; then
+            dir=/dev/shm
+        fi
+        msg "fs-dax: the shared directory in $dir"
+        TMPDIR=$dir "$repo/tests/guest/bench-fs-dax.sh" "$out/fs-dax.json" \
+            > "$out/fs-dax.log" 2>&1 || rc=$?
+        grep -E '^(bench-fs-dax|boot):' "$out/fs-dax.log" |
+            grep -v 'extra QEMU arguments' | sed 's/^/    /'
+        case $rc in
+            0) ;;
+            77) msg "fs-dax: skipped: $(grep SKIP "$out/fs-dax.log" | tail -n 1)" ;;
+            *) msg "fs-dax: FAILED (log: $out/fs-dax.log)"
+               failed="$failed fs-dax" ;;
+        esac
+        ;;
+esac
+
+# Parts 4, 5 and 7: the server QEMUs on one CPU, the clients on the other, as
+# a deployment would have them; unpinned, the scheduler sometimes puts a
+# server and its client on one CPU, sometimes not, and the ratios swing
+# with it.  The benchmark itself, which busy-polls the client's completion
+# queue where a guest would wait for an interrupt, goes with the servers:
+# on the clients' CPU it takes half of it from the client's I/O thread
+# that serves the DMA messages (msg/fd 0.25 there against 0.46 here).
+pinned="$out/qemu-pinned"
+cat > "$pinned" <<EOF
 #!/bin/sh
 case "\$*" in
     *x-remote*) exec taskset -c $cpu_a "$QTEST_QEMU_BINARY" "\$@" ;;
     *) exec taskset -c $cpu_b "$QTEST_QEMU_BINARY" "\$@" ;;
 esac
 EOF
-        chmod 755 "$pinned"
+chmod 755 "$pinned"
+
+# Part 4: libqtest's '# starting QEMU' lines stay in the log
+case "$skip" in
+    *" vfio "*) msg "vfio: skipped (BENCH_SKIP)" ;;
+    *)
         # shellcheck disable=SC2086
         QTEST_QEMU_BINARY=$pinned part vfio-user-dma \
             taskset -c "$cpu_a" "$vfio_bench" \
@@ -226,6 +263,17 @@ EOF
             taskset -c "$cpu_a" "$vfio_bench" \
             $vfio_args --configs fd,msg --disk-dir /dev/shm \
             --json "$out/vfio-user-dma-file.json"
+        ;;
+esac
+
+# Part 7: BAR accesses, mapped and by message
+case "$skip" in
+    *" sparse "*) msg "sparse: skipped (BENCH_SKIP)" ;;
+    *)
+        # shellcheck disable=SC2086
+        QTEST_QEMU_BINARY=$pinned part vfio-user-sparse \
+            taskset -c "$cpu_a" "$sparse_bench" \
+            $sparse_args --json "$out/vfio-user-sparse.json"
         ;;
 esac
 

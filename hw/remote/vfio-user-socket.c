@@ -20,7 +20,7 @@
 #include "trace.h"
 
 /* Whether a server listens on the socket at @path; -errno if unknown */
-static int vfu_socket_file_listened(const char *path)
+static int vfio_user_server_socket_listened(const char *path)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     int fd, ret;
@@ -47,7 +47,7 @@ static int vfu_socket_file_listened(const char *path)
     return ret;
 }
 
-bool vfu_socket_file_prepare(const char *path, Error **errp)
+bool vfio_user_server_socket_prepare(const char *path, Error **errp)
 {
     struct stat st;
     int listened;
@@ -65,7 +65,7 @@ bool vfu_socket_file_prepare(const char *path, Error **errp)
         return false;
     }
 
-    listened = vfu_socket_file_listened(path);
+    listened = vfio_user_server_socket_listened(path);
     if (listened < 0) {
         error_setg_errno(errp, -listened, "vfu: Cannot check socket %s",
                          path);
@@ -85,11 +85,12 @@ bool vfu_socket_file_prepare(const char *path, Error **errp)
     return true;
 }
 
-void vfu_socket_file_created(VfuSocketFile *file, const char *path)
+void vfio_user_server_socket_created(VfioUserServerSocketFile *file,
+                                     const char *path)
 {
     struct stat st;
 
-    vfu_socket_file_remove(file);
+    vfio_user_server_socket_remove(file);
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
         file->path = g_strdup(path);
         file->dev = st.st_dev;
@@ -97,7 +98,7 @@ void vfu_socket_file_created(VfuSocketFile *file, const char *path)
     }
 }
 
-void vfu_socket_file_remove(VfuSocketFile *file)
+void vfio_user_server_socket_remove(VfioUserServerSocketFile *file)
 {
     struct stat st;
 

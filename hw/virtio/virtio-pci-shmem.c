@@ -19,28 +19,6 @@
 #include "standard-headers/linux/virtio_pci.h"
 
 /*
- * How many capabilities of @size bytes still fit in the PCI config space:
- * virtio_pci_add_shm_cap() cannot fail gracefully, so ask first.  Same
- * first-fit as pci_add_capability().
- */
-static unsigned int virtio_pci_caps_fit(PCIDevice *pdev, unsigned int size)
-{
-    uint8_t used[PCI_CONFIG_SPACE_SIZE];
-    unsigned int fit = 0, start = PCI_CONFIG_HEADER_SIZE, i;
-
-    memcpy(used, pdev->used, sizeof(used));
-    for (i = PCI_CONFIG_HEADER_SIZE; i < PCI_CONFIG_SPACE_SIZE; i++) {
-        if (used[i]) {
-            start = i + 1;
-        } else if (i - start + 1 == size) {
-            fit++;
-            start = i + 1;
-        }
-    }
-    return fit;
-}
-
-/*
  * The guest's physical address width: x86 CPUs give it as "phys-bits";
  * elsewhere only 64-bit arithmetic bounds the BAR.
  */
@@ -101,7 +79,6 @@ bool virtio_pci_expose_shmem(VirtIOPCIProxy *proxy, MemoryRegion *bar,
     g_autofree char *name = object_get_canonical_path(OBJECT(proxy));
     VirtioSharedMemory *shmem;
     uint64_t offset = 0, size, bar_size;
-    unsigned int nregions = 0;
 
     if (!vdev || !virtio_has_shmem_regions(vdev)) {
         return true;
@@ -119,23 +96,25 @@ bool virtio_pci_expose_shmem(VirtIOPCIProxy *proxy, MemoryRegion *bar,
     if (!bar_size) {
         return false;
     }
+    /* The capabilities first: they can fail, and a failed realize drops them */
     QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
-        nregions++;
-    }
-    if (virtio_pci_caps_fit(pdev, sizeof(struct virtio_pci_cap64)) <
-        nregions) {
-        error_setg(errp, "%s: %u shared memory regions do not fit in the PCI "
-                   "config space of %s", name, nregions,
-                   object_get_typename(OBJECT(proxy)));
-        return false;
+        size = memory_region_size(&shmem->mr);
+        offset = ROUND_UP(offset, pow2ceil(size));
+        if (virtio_pci_add_shm_cap(proxy, bar_idx, offset, size, shmem->shmid,
+                                   errp) < 0) {
+            error_prepend(errp, "%s: no room for the capability of shared "
+                          "memory region %u: ", name, shmem->shmid);
+            return false;
+        }
+        offset += size;
     }
 
     memory_region_init(bar, OBJECT(proxy), "virtio-pci-shmem", bar_size);
+    offset = 0;
     QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
         size = memory_region_size(&shmem->mr);
         offset = ROUND_UP(offset, pow2ceil(size));
         memory_region_add_subregion(bar, offset, &shmem->mr);
-        virtio_pci_add_shm_cap(proxy, bar_idx, offset, size, shmem->shmid);
         offset += size;
     }
     pci_register_bar(pdev, bar_idx,

@@ -173,8 +173,13 @@ static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
         *reason = "fd_offset + len overflows";
     } else if (fstat(fd, &st) < 0) {
         *reason = "file descriptor cannot be examined";
-    } else if (S_ISREG(st.st_mode) && fd_offset + len > st.st_size) {
-        /* A guest access past the end of the file would SIGBUS us */
+    } else if (S_ISREG(st.st_mode) &&
+               fd_offset + len > ROUND_UP(st.st_size, page)) {
+        /*
+         * A guest access to a page past the end of the file would SIGBUS
+         * us; the rest of the page that holds the end reads as zeroes
+         * (virtiofs DAX maps the last page of a file)
+         */
         *reason = "range passes the end of the file";
     } else if (next && next->shm_offset < shm_offset + len) {
         *reason = "range overlaps an existing mapping";

@@ -93,7 +93,8 @@ static gpointer vu_qemu_serve(gpointer opaque)
     return NULL;
 }
 
-static VuQemu *vu_qemu_start_with(const char *extra_args, VuQemu *q)
+/* Listen on q->sock_path and serve the first connection in a thread */
+static void vu_qemu_listen(VuQemu *q)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
 
@@ -112,7 +113,11 @@ static VuQemu *vu_qemu_start_with(const char *extra_args, VuQemu *q)
                     ==, 0);
     g_assert_cmpint(listen(q->lsock, 1), ==, 0);
     q->thread = g_thread_new("libvhost-user", vu_qemu_serve, q);
+}
 
+static VuQemu *vu_qemu_start_with(const char *extra_args, VuQemu *q)
+{
+    vu_qemu_listen(q);
     q->qts = qtest_initf(
         "%s -M q35,memory-backend=mem -m 256M -nodefaults "
         "-object memory-backend-memfd,id=mem,size=256M,share=on "
@@ -142,6 +147,20 @@ VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
     return vu_qemu_start_with(extra_args, q);
 }
 
+VuQemu *vu_qemu_start_args(const char *args, const uint64_t *sizes,
+                           unsigned int count)
+{
+    VuQemu *q = g_new0(VuQemu, 1);
+
+    q->sizes = sizes;
+    q->count = count;
+    vu_qemu_listen(q);
+    q->qts = qtest_initf(args, q->sock_path);
+    g_assert_true(qatomic_load_acquire(&q->ready));
+    close(q->lsock);
+    return q;
+}
+
 VuQemu *vu_qemu_start_custom(const char *extra_args,
                              vu_process_msg_cb process_msg,
                              vu_get_features_cb get_protocol_features)
@@ -158,8 +177,10 @@ bool vu_qemu_stop(VuQemu *q, bool qemu_dead)
     bool clean;
 
     g_free(q->pdev);
-    qpci_free_pc(q->pcibus);
-    alloc_destroy(&q->alloc);
+    if (q->pcibus) {
+        qpci_free_pc(q->pcibus);
+        alloc_destroy(&q->alloc);
+    }
     if (!qemu_dead) {
         qtest_quit(q->qts);
     }

@@ -50,6 +50,14 @@ VuQemu *vu_qemu_start(const char *extra_args, const uint64_t *sizes,
                       unsigned int count);
 
 /*
+ * The same with the whole QEMU command line @args, whose one %s is the
+ * back-end's socket path: it must plug a device with that chardev.  No
+ * libqos PCI state (pcibus, pdev, alloc) is set up.
+ */
+VuQemu *vu_qemu_start_args(const char *args, const uint64_t *sizes,
+                           unsigned int count);
+
+/*
  * The same for a back-end that declares no regions to libvhost-user but
  * has its own @process_msg, tried before the harness's, and
  * @get_protocol_features: one written for upstream's libvhost-user API.

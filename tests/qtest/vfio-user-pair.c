@@ -121,7 +121,7 @@ void vfu_pair_free(VfuPair *p)
     g_free(p);
 }
 
-static bool vfu_pair_stat(VfuPair *p, const char *name, uint64_t *val)
+bool vfu_pair_stat(VfuPair *p, const char *name, uint64_t *val)
 {
     g_autofree char *path = g_strdup_printf("/objects/%s", p->obj_id);
     g_autoptr(QDict) rsp = qtest_qmp(p->server,

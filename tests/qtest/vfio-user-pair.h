@@ -83,6 +83,9 @@ void vfu_pair_free(VfuPair *p);
 /* Read the statistics of p->obj_id; false if the server has none */
 bool vfu_pair_stats(VfuPair *p, VfuStats *s);
 
+/* One uint64 property @name of p->obj_id; false if it has none */
+bool vfu_pair_stat(VfuPair *p, const char *name, uint64_t *val);
+
 /* Server arguments for nvme "dev0" on @image (raw), or null-co if NULL */
 char *vfu_nvme_server_args(const char *image);
 

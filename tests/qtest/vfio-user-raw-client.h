@@ -39,6 +39,7 @@
 #define VFU_RAW_CMD_VERSION         1
 #define VFU_RAW_CMD_DMA_MAP         2
 #define VFU_RAW_CMD_DMA_UNMAP       3
+#define VFU_RAW_CMD_REGION_INFO     5
 #define VFU_RAW_CMD_REGION_READ     9
 #define VFU_RAW_CMD_REGION_WRITE    10
 #define VFU_RAW_CMD_DMA_READ        11

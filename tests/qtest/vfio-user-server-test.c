@@ -18,13 +18,17 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include "qapi/error.h"
+#include "qemu/bswap.h"
 #include "qemu/cutils.h"
+#include "qobject/qbool.h"
 #include "qobject/qdict.h"
 #include "qobject/qnum.h"
 #include "libqtest.h"
+#include "libvhost-user-qemu.h"
 #include "vfio-user-raw-client.h"
 
 /* edu (hw/misc/edu.c) */
@@ -1339,6 +1343,41 @@ out:
     teardown(&t);
 }
 
+/* qom-set of an option once the server runs fails and changes nothing */
+static bool option_frozen(TestCtx *t, const char *name, QObject *value)
+{
+    g_autoptr(QDict) rsp = qtest_qmp(t->qts,
+        "{'execute': 'qom-set', 'arguments': {'path': '/objects/vfu0', "
+        "'property': %s, 'value': %p}}", name, value);
+    QDict *err = qdict_get_qdict(rsp, "error");
+
+    return check(err, "qom-set %s worked on a running server", name) &&
+           check(strstr(qdict_get_str(err, "desc"),
+                        "cannot change once the server runs"),
+                 "qom-set %s: %s", name, qdict_get_str(err, "desc"));
+}
+
+static void test_options_frozen(void)
+{
+    TestCtx t = { 0 };
+    uint64_t timeout;
+
+    ctx_init(&t);
+    t.qts = qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=off "
+                        "-device edu,id=dev0");
+    if (qmp_ok(object_add(t.qts, "vfu0", t.sock), "object-add") &&
+        option_frozen(&t, "x-dma-timeout", QOBJECT(qnum_from_uint(5000))) &&
+        option_frozen(&t, "max-dma-regions", QOBJECT(qnum_from_uint(2))) &&
+        option_frozen(&t, "max-bounce-buffer-size",
+                      QOBJECT(qnum_from_uint(8192))) &&
+        option_frozen(&t, "x-twin-socket", QOBJECT(qbool_from_bool(false))) &&
+        option_frozen(&t, "x-dma-block", QOBJECT(qbool_from_bool(false))) &&
+        get_stat(&t, "x-dma-timeout", &timeout)) {
+        check(timeout == 10000, "x-dma-timeout is %" PRIu64, timeout);
+    }
+    teardown(&t);
+}
+
 /* The client's hang-up deletes the server, and its socket. */
 static void test_socket_hangup(void)
 {
@@ -1930,6 +1969,315 @@ out:
     teardown(&f.t);
 }
 
+/*
+ * Sparse mmap areas: ivshmem-plain exports its memory backend as BAR 2.
+ * The backend is a file of the test's, so the test sees the device's
+ * bytes without going through either QEMU.
+ */
+#define IVSHMEM_BAR             2
+#define IVSHMEM_SIZE            (1024 * 1024)
+
+/* <linux/vfio.h> */
+#define REGION_INFO_FLAG_MMAP   (1u << 2)
+#define REGION_INFO_FLAG_CAPS   (1u << 3)
+#define REGION_INFO_CAP_SPARSE  1
+
+typedef struct RegionInfo {
+    uint32_t flags;
+    uint64_t size;
+    uint64_t offset;        /* of the region in the fd */
+    uint32_t nr_areas;      /* from the sparse mmap capability */
+    uint64_t area_offset[4];
+    uint64_t area_size[4];
+    int fd;                 /* -1: none came */
+} RegionInfo;
+
+/* REGION_INFO of @index, with room for the capabilities */
+static bool region_info(VfuRawClient *c, uint32_t index, RegionInfo *ri)
+{
+    uint8_t req[256] = { 0 };
+    VfuRawReply *r = NULL;
+    uint32_t cap_offset;
+    int ret;
+
+    stl_le_p(req, sizeof(req));             /* argsz */
+    stl_le_p(req + 8, index);
+    memset(ri, 0, sizeof(*ri));
+    ri->fd = -1;
+    ret = vfu_raw_request(c, VFU_RAW_CMD_REGION_INFO, req, 32,
+                          VFU_RAW_TIMEOUT_MS, &r);
+    if (!check(ret == 0 && r->len >= 32, "REGION_INFO %u: %d", index, ret)) {
+        vfu_raw_reply_free(r);
+        return false;
+    }
+    ri->flags = ldl_le_p(r->payload + 4);
+    cap_offset = ldl_le_p(r->payload + 12);
+    ri->size = ldq_le_p(r->payload + 16);
+    ri->offset = ldq_le_p(r->payload + 24);
+    if (r->nr_fds) {
+        ri->fd = dup(r->fds[0]);
+    }
+    /* Walk the capability chain within the payload. */
+    while ((ri->flags & REGION_INFO_FLAG_CAPS) && cap_offset &&
+           check(cap_offset + 8 <= r->len, "capability beyond the reply")) {
+        const uint8_t *cap = r->payload + cap_offset;
+
+        if (lduw_le_p(cap) == REGION_INFO_CAP_SPARSE &&
+            check(cap_offset + 16 <= r->len, "short sparse capability")) {
+            uint32_t i;
+
+            ri->nr_areas = ldl_le_p(cap + 8);
+            for (i = 0; i < ri->nr_areas && i < ARRAY_SIZE(ri->area_offset) &&
+                        cap_offset + 16 + (i + 1) * 16 <= r->len; i++) {
+                ri->area_offset[i] = ldq_le_p(cap + 16 + i * 16);
+                ri->area_size[i] = ldq_le_p(cap + 24 + i * 16);
+            }
+        }
+        cap_offset = ldl_le_p(cap + 4);
+    }
+    vfu_raw_reply_free(r);
+    return true;
+}
+
+typedef struct SparseCase {
+    const char *name;
+    const char *backend;    /* memory-backend-... with id=shm, %s: file */
+    const char *opts;       /* more server object members */
+    const char *caps;       /* the client's VERSION JSON, NULL: default */
+    bool offered;           /* the server offers BAR 2 for mmap */
+    bool mapped;            /* the client gets it as an mmap area */
+} SparseCase;
+
+static const SparseCase sparse_cases[] = {
+    { "shared-file", "memory-backend-file,mem-path=%s,share=on", "", NULL,
+      true, true },
+    { "off", "memory-backend-file,mem-path=%s,share=on",
+      ",\"x-sparse-mmap\":false", NULL, false, false },
+    { "private-file", "memory-backend-file,mem-path=%s,share=off", "", NULL,
+      false, false },
+    { "no-fd", "memory-backend-ram", "", NULL, false, false },
+    /* A client that takes no fd gets the BAR without areas */
+    { "client-without-fds", "memory-backend-file,mem-path=%s,share=on", "",
+      "{\"capabilities\":{\"max_msg_fds\":0}}", true, false },
+};
+
+static void test_sparse(const void *opaque)
+{
+    const SparseCase *sc = opaque;
+    g_autofree char *file = NULL;
+    g_autofree char *backend = NULL;
+    g_autofree char *obj = NULL;
+    uint8_t *dev_mem = MAP_FAILED, *client_map = MAP_FAILED;
+    uint8_t buf[64], pattern[64];
+    uint64_t reads = 0, writes = 0, mapped = 0;
+    Error *err = NULL;
+    RegionInfo ri = { .fd = -1 };
+    TestCtx t = { 0 };
+    int file_fd = -1;
+
+    ctx_init(&t);
+    file = g_build_filename(t.dir, "shm", NULL);
+    backend = g_strdup_printf(sc->backend, file);
+    obj = server_object(t.sock, sc->opts);
+    t.qts = qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=off "
+                        "-object %s,id=shm,size=%d "
+                        "-device ivshmem-plain,id=dev0,memdev=shm "
+                        "-object '%s'", backend, IVSHMEM_SIZE, obj);
+    if (strstr(sc->backend, "mem-path")) {
+        file_fd = open(file, O_RDWR);
+        g_assert(file_fd >= 0);
+        dev_mem = mmap(NULL, IVSHMEM_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_SHARED, file_fd, 0);
+        g_assert(dev_mem != MAP_FAILED);
+    }
+    t.client = sc->caps ? vfu_raw_connect_caps(t.sock, sc->caps, 0,
+                                               DMA_TIMEOUT_MS, &err)
+                        : vfu_raw_connect(t.sock, false, 0, DMA_TIMEOUT_MS,
+                                          &err);
+    if (!check(t.client, "connect: %s", err ? error_get_pretty(err) : "?") ||
+        !region_info(t.client, IVSHMEM_BAR, &ri) ||
+        !check(ri.size == IVSHMEM_SIZE, "BAR 2 size 0x%" PRIx64, ri.size)) {
+        goto out;
+    }
+    get_stat(&t, "x-sparse-mapped-bytes", &mapped);
+    check(mapped == (sc->offered ? IVSHMEM_SIZE : 0),
+          "%" PRIu64 " bytes offered", mapped);
+
+    if (!sc->mapped) {
+        check(!(ri.flags & REGION_INFO_FLAG_MMAP) && ri.nr_areas == 0 &&
+              ri.fd < 0,
+              "BAR 2 offered for mmap: flags 0x%x, %u areas, fd %d",
+              ri.flags, ri.nr_areas, ri.fd);
+        check(vfu_raw_region_read(t.client, IVSHMEM_BAR, 0, buf,
+                                  sizeof(buf)) == 0,
+              "REGION_READ of BAR 2 failed");
+        goto out;
+    }
+    if (!check((ri.flags & REGION_INFO_FLAG_MMAP) && ri.nr_areas == 1 &&
+               ri.area_offset[0] == 0 && ri.area_size[0] == IVSHMEM_SIZE &&
+               ri.fd >= 0 && mapped == IVSHMEM_SIZE,
+               "BAR 2 not offered whole: flags 0x%x, %u areas, "
+               "[0x%" PRIx64 ", +0x%" PRIx64 "), fd %d, %" PRIu64 " bytes",
+               ri.flags, ri.nr_areas, ri.area_offset[0], ri.area_size[0],
+               ri.fd, mapped)) {
+        goto out;
+    }
+    client_map = mmap(NULL, ri.area_size[0], PROT_READ | PROT_WRITE,
+                      MAP_SHARED, ri.fd, ri.offset + ri.area_offset[0]);
+    if (!check(client_map != MAP_FAILED, "mmap of the area: %s",
+               strerror(errno))) {
+        goto out;
+    }
+
+    /* The device's bytes, both ways, and the same as by message */
+    fill_pattern(pattern, sizeof(pattern), 0x31);
+    memcpy(dev_mem + 0x1000, pattern, sizeof(pattern));
+    check(!memcmp(client_map + 0x1000, pattern, sizeof(pattern)),
+          "the mapping does not show the device's memory");
+    fill_pattern(pattern, sizeof(pattern), 0x77);
+    memcpy(client_map + IVSHMEM_SIZE - sizeof(pattern), pattern,
+           sizeof(pattern));
+    check(!memcmp(dev_mem + IVSHMEM_SIZE - sizeof(pattern), pattern,
+                  sizeof(pattern)),
+          "the device's memory does not have the client's write");
+    check(vfu_raw_region_read(t.client, IVSHMEM_BAR,
+                              IVSHMEM_SIZE - sizeof(buf), buf,
+                              sizeof(buf)) == 0 &&
+          !memcmp(buf, pattern, sizeof(buf)),
+          "REGION_READ differs from the mapping");
+    fill_pattern(pattern, sizeof(pattern), 0x05);
+    check(vfu_raw_region_write(t.client, IVSHMEM_BAR, 0x2000, pattern,
+                               sizeof(pattern)) == 0 &&
+          !memcmp(client_map + 0x2000, pattern, sizeof(pattern)),
+          "REGION_WRITE not seen in the mapping");
+
+    /* Exactly the two messages of the test */
+    get_stat(&t, "x-bar-read-messages", &reads);
+    get_stat(&t, "x-bar-write-messages", &writes);
+    check(reads == 1 && writes == 1,
+          "BAR messages: %" PRIu64 " reads, %" PRIu64 " writes",
+          reads, writes);
+
+out:
+    if (client_map != MAP_FAILED) {
+        munmap(client_map, ri.area_size[0]);
+    }
+    if (dev_mem != MAP_FAILED) {
+        munmap(dev_mem, IVSHMEM_SIZE);
+    }
+    if (ri.fd >= 0) {
+        close(ri.fd);
+    }
+    if (file_fd >= 0) {
+        close(file_fd);
+    }
+    error_free(err);
+    teardown(&t);
+    unlink(file);
+}
+
+/*
+ * A BAR whose layout changes: vhost-user-test-device-pci, whose back-end
+ * (libvhost-user in a thread of the test) maps memfds into its shared
+ * memory region, BAR 2.
+ */
+#define SHMEM_BAR               2
+#define SHMEM_SIZE              (1024 * 1024)
+#define SHMEM_CHUNK             (64 * 1024)
+
+static int memfd_with(uint8_t byte)
+{
+    g_autofree uint8_t *buf = g_malloc(SHMEM_CHUNK);
+    int fd = memfd_create("vfio-user-server-test", MFD_CLOEXEC);
+
+    g_assert(fd >= 0);
+    memset(buf, byte, SHMEM_CHUNK);
+    g_assert_cmpint(pwrite(fd, buf, SHMEM_CHUNK, 0), ==, SHMEM_CHUNK);
+    return fd;
+}
+
+/*
+ * The area offered when the client connected leaves BAR 2: the server
+ * drops the client.  Memory mapped after the client connected is not
+ * offered, and reached by message.
+ */
+static void test_sparse_layout_change(void)
+{
+    static const uint64_t sizes[] = { SHMEM_SIZE };
+    g_autofree char *obj = NULL;
+    g_autofree char *args = NULL;
+    uint8_t *client_map = MAP_FAILED;
+    RegionInfo ri = { .fd = -1 };
+    int fd_a = memfd_with(0xaa), fd_b = memfd_with(0xbb);
+    uint8_t byte = 0x42;
+    uint64_t mapped = 0;
+    Error *err = NULL;
+    TestCtx t = { 0 };
+    VuQemu *q;
+
+    ctx_init(&t);
+    obj = server_object(t.sock, "");
+    args = g_strdup_printf("-machine x-remote,vfio-user=on,auto-shutdown=off "
+                           "-chardev socket,id=chr0,path=%%s "
+                           "-device vhost-user-test-device-pci,id=dev0,"
+                           "chardev=chr0,virtio-id=27,num_vqs=1,"
+                           "config_size=16 -object '%s'", obj);
+    q = vu_qemu_start_args(args, sizes, ARRAY_SIZE(sizes));
+    t.qts = q->qts;
+
+    /* Mapped before the client connects: offered */
+    g_assert_true(vu_shmem_map(&q->dev, 0, 0, 0, SHMEM_CHUNK,
+                               VHOST_USER_FLAG_MAP_RW, fd_a));
+    t.client = vfu_raw_connect(t.sock, false, 0, DMA_TIMEOUT_MS, &err);
+    if (!check(t.client, "connect: %s", err ? error_get_pretty(err) : "?") ||
+        !region_info(t.client, SHMEM_BAR, &ri) ||
+        !check(ri.nr_areas == 1 && ri.area_offset[0] == 0 &&
+               ri.area_size[0] == SHMEM_CHUNK && ri.fd >= 0,
+               "BAR 2: %u areas, [0x%" PRIx64 ", +0x%" PRIx64 "), fd %d",
+               ri.nr_areas, ri.area_offset[0], ri.area_size[0], ri.fd)) {
+        goto out;
+    }
+    client_map = mmap(NULL, SHMEM_CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      ri.fd, ri.offset);
+    if (!check(client_map != MAP_FAILED && client_map[100] == 0xaa,
+               "the area does not map the back-end's memfd")) {
+        goto out;
+    }
+
+    /* Mapped after: not offered, reached by message */
+    g_assert_true(vu_shmem_map(&q->dev, 0, 0, 2 * SHMEM_CHUNK, SHMEM_CHUNK,
+                               VHOST_USER_FLAG_MAP_RW, fd_b));
+    get_stat(&t, "x-sparse-mapped-bytes", &mapped);
+    check(mapped == SHMEM_CHUNK, "%" PRIu64 " bytes offered", mapped);
+    check(vfu_raw_region_write(t.client, SHMEM_BAR, 2 * SHMEM_CHUNK + 1,
+                               &byte, 1) == 0 &&
+          pread(fd_b, &byte, 1, 1) == 1 && byte == 0x42,
+          "REGION_WRITE did not reach the memory mapped later");
+    check(!vfu_raw_peer_closed(t.client), "client dropped for new memory");
+
+    /* The offered memory leaves the BAR: the client is dropped. */
+    g_assert_true(vu_shmem_unmap(&q->dev, 0, 0, SHMEM_CHUNK));
+    wait_hangup_event(&t);
+    wait_peer_closed(&t);
+    check(qtest_probe_child(t.qts), "the server died");
+
+out:
+    if (client_map != MAP_FAILED) {
+        munmap(client_map, SHMEM_CHUNK);
+    }
+    if (ri.fd >= 0) {
+        close(ri.fd);
+    }
+    close(fd_a);
+    close(fd_b);
+    error_free(err);
+    vfu_raw_free(t.client);
+    t.client = NULL;
+    t.qts = NULL;
+    check(vu_qemu_stop(q, false), "the back-end saw a panic");
+    teardown(&t);
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -1989,6 +2337,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-server/socket/stale", test_socket_stale);
     qtest_add_func("/vfio-user-server/socket/refused", test_socket_refused);
     qtest_add_func("/vfio-user-server/socket/qmp", test_socket_qmp);
+    qtest_add_func("/vfio-user-server/options-frozen", test_options_frozen);
     qtest_add_func("/vfio-user-server/socket/hangup", test_socket_hangup);
     qtest_add_func("/vfio-user-server/stall/no-version",
                    test_stall_no_version);
@@ -2003,5 +2352,18 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-server/twin-off/version",
                    test_version_twin_off);
     qtest_add_func("/vfio-user-server/twin-off/dma", test_dma_twin_refused);
+    if (qtest_has_device("ivshmem-plain")) {
+        for (i = 0; i < ARRAY_SIZE(sparse_cases); i++) {
+            g_autofree char *path =
+                g_strdup_printf("/vfio-user-server/sparse/%s",
+                                sparse_cases[i].name);
+
+            qtest_add_data_func(path, &sparse_cases[i], test_sparse);
+        }
+    }
+    if (qtest_has_device("vhost-user-test-device-pci")) {
+        qtest_add_func("/vfio-user-server/sparse/layout-change",
+                       test_sparse_layout_change);
+    }
     return g_test_run();
 }

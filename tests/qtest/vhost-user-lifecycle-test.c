@@ -1128,7 +1128,7 @@ static void test_device_del_bar_reads(void)
 typedef struct BadShmemConfig {
     const char *path;
     int64_t nregions;
-    uint64_t sizes[4];
+    uint64_t sizes[16];
     int size;
     int sent;
     const char *error;      /* in the device_add error, after the path */
@@ -1168,6 +1168,11 @@ static const BadShmemConfig bad_shmem_configs[] = {
     }, {
         "count-past-256", 257, { 0x100000 }, 0, 0,
         "GET_SHMEM_CONFIG: malformed reply"
+    }, {
+        /* More SHARED_MEMORY_CFG capabilities than the config space holds */
+        "caps-past-config-space", -1,
+        { [0 ... 15] = 0x1000 }, 0, 0,
+        "no room for the capability of shared memory region"
     }, {
         "unaligned-size", -1, { 0x100001 }, 0, 0,
         "0x100001"

@@ -447,6 +447,46 @@ static void test_map_rw(void)
 }
 
 /*
+ * A regular file whose size is not a multiple of the page size maps up to
+ * the end of the page that holds its end (virtiofs DAX maps the last page
+ * of a file), which reads as zeroes past the end; not a page further (a
+ * guest access there would SIGBUS QEMU).  The file never grows.
+ */
+static void test_map_file_tail(void)
+{
+    TestCtx t = { 0 };
+    g_autofree char *path = NULL;
+    uint8_t data[PAGE + 100], buf[2 * PAGE], zero[PAGE] = { 0 };
+    struct stat st;
+    int fd;
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    fd = g_file_open_tmp("vhost-user-shmem-tail-XXXXXX", &path, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    memset(data, 0x3c, sizeof(data));
+    g_assert_cmpint(write(fd, data, sizeof(data)), ==, sizeof(data));
+
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0x20000, 2 * PAGE, MAP_RW, fd), ==,
+                    0);
+    bar_read(&t, 0x20000, buf, sizeof(buf));
+    g_assert(memcmp(buf, data, sizeof(data)) == 0);
+    g_assert(memcmp(buf + sizeof(data), zero, sizeof(buf) - sizeof(data))
+             == 0);
+    /* A page wholly past the end */
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0x40000, 3 * PAGE, MAP_RW, fd), !=,
+                    0);
+    g_assert_cmphex(shmem_map(&t, 0, 2 * PAGE, 0x40000, PAGE, MAP_RW, fd),
+                    !=, 0);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, sizeof(data));
+
+    ctx_stop(&t);
+    close(fd);
+    unlink(path);
+}
+
+/*
  * The back-end may tell the driver about a mapping as soon as it has the
  * reply, so the mapping must be in the memory map (a new FlatView) before
  * the reply is sent, not in the same handler after it.
@@ -984,6 +1024,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem/no-shmem-feature",
                    test_no_shmem_feature);
     qtest_add_func("/vhost-user-shmem/map-rw", test_map_rw);
+    qtest_add_func("/vhost-user-shmem/map-file-tail", test_map_file_tail);
     qtest_add_func("/vhost-user-shmem/map-visible-before-reply",
                    test_map_visible_before_reply);
     qtest_add_func("/vhost-user-shmem/unmap", test_unmap);

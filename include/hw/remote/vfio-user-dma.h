@@ -11,82 +11,87 @@
 #include "hw/pci/pci_device.h"
 #include "libvfio-user.h"
 
-typedef struct VfuDma VfuDma;
+typedef struct VfioUserServerDma VfioUserServerDma;
 
 /* Options of the server object for DMA by message */
-typedef struct VfuDmaOptions {
+typedef struct VfioUserServerDmaOptions {
     bool block;
     bool twin_socket;
     uint32_t timeout_ms;
     uint32_t max_regions;
-    uint64_t max_bounce_buffer_size;    /* 0: not set */
-} VfuDmaOptions;
+    uint64_t max_bounce_buffer_size;
+    bool applied;       /* in use: no longer settable */
+} VfioUserServerDmaOptions;
 
-typedef struct VfuDmaStats {
+/* Since the server started listening */
+typedef struct VfioUserServerDmaStats {
     uint64_t read_messages;     /* DMA_READ requests sent to the client */
     uint64_t write_messages;    /* DMA_WRITE requests sent to the client */
     uint64_t read_bytes;
     uint64_t write_bytes;
     uint64_t errors;            /* device accesses that failed */
-} VfuDmaStats;
+} VfioUserServerDmaStats;
 
 /*
  * Called in the middle of a device access when a transfer failed with
  * ENOTCONN; returns whether libvfio-user dropped the connection.
  */
-typedef bool VfuDmaLostFunc(void *opaque);
+typedef bool VfioUserServerDmaLostFunc(void *opaque);
 
 /**
- * vfu_dma_new: serve device DMA to client ranges shared without an fd
+ * vfio_user_server_dma_new: serve device DMA to client ranges shared
+ *     without an fd
  *
  * @owner: owner of the MemoryRegions (the server object)
  * @ctx: the libvfio-user context that carries the messages
  * @root: root MemoryRegion of the device's DMA address space
  * @block: move each access in one call (false: the memory core's
  *         pieces of at most 8 bytes, for comparison)
+ * @stats: counters, cleared here and updated until freed
  * @lost: called when a DMA transfer may have found the connection gone
  * @opaque: for @lost
  *
  * Also puts a background region under @root, so that device accesses
  * outside every range the client registered are counted and logged.
  */
-VfuDma *vfu_dma_new(Object *owner, vfu_ctx_t *ctx, MemoryRegion *root,
-                    bool block, VfuDmaLostFunc *lost, void *opaque);
+VfioUserServerDma *vfio_user_server_dma_new(Object *owner, vfu_ctx_t *ctx,
+                                            MemoryRegion *root, bool block,
+                                            VfioUserServerDmaStats *stats,
+                                            VfioUserServerDmaLostFunc *lost,
+                                            void *opaque);
 
 /* Removes every range and the background region. */
-void vfu_dma_free(VfuDma *dma);
+void vfio_user_server_dma_free(VfioUserServerDma *dma);
 
 /*
  * A range the client registered: mapped memory if it came with an fd
  * (info->vaddr), else reached by message.
  */
-void vfu_dma_add_range(VfuDma *dma, const vfu_dma_info_t *info);
+void vfio_user_server_dma_add_range(VfioUserServerDma *dma,
+                                    const vfu_dma_info_t *info);
 
 /* Returns false if no range starts at @iova. */
-bool vfu_dma_del_range(VfuDma *dma, hwaddr iova);
-
-const VfuDmaStats *vfu_dma_get_stats(VfuDma *dma);
+bool vfio_user_server_dma_del_range(VfioUserServerDma *dma, hwaddr iova);
 
 /**
- * vfu_dma_class_add_properties: add the DMA options and statistics
+ * vfio_user_server_dma_add_properties: set the DMA options to their
+ *     defaults and add them and the statistics as properties of @obj
  *
- * @klass: the server object's class
- * @options_offset: offset of its VfuDmaOptions
- * @dma_offset: offset of its VfuDma pointer (NULL while no context)
+ * @obj: the server object, which holds @options and @stats
  *
- * The options can be set only while the VfuDma pointer is NULL.
+ * The options are read by vfio_user_server_dma_options_apply(), when the
+ * server starts listening.
  */
-void vfu_dma_class_add_properties(ObjectClass *klass,
-                                  ptrdiff_t options_offset,
-                                  ptrdiff_t dma_offset);
-
-void vfu_dma_options_init(VfuDmaOptions *options);
+void vfio_user_server_dma_add_properties(Object *obj,
+                                         VfioUserServerDmaOptions *options,
+                                         VfioUserServerDmaStats *stats);
 
 /*
- * Applies @options to @ctx and to the bounce buffers of @pci_dev, before
- * the context is realized.
+ * Checks @options and applies them to @ctx and to the bounce buffers of
+ * @pci_dev, before the context is realized.
  */
-bool vfu_dma_options_apply(const VfuDmaOptions *options, vfu_ctx_t *ctx,
-                           PCIDevice *pci_dev, Error **errp);
+bool vfio_user_server_dma_options_apply(
+    VfioUserServerDmaOptions *options, vfu_ctx_t *ctx,
+    PCIDevice *pci_dev, Error **errp);
 
 #endif

@@ -8,28 +8,29 @@
 #define HW_REMOTE_VFIO_USER_SOCKET_H
 
 /* The socket file a server created, to remove it when done */
-typedef struct VfuSocketFile {
+typedef struct VfioUserServerSocketFile {
     char *path;         /* NULL: nothing to remove */
     dev_t dev;
     ino_t ino;
-} VfuSocketFile;
+} VfioUserServerSocketFile;
 
 /**
- * vfu_socket_file_prepare: make @path free for a listening socket
+ * vfio_user_server_socket_prepare: make @path free for a listening socket
  *
  * A socket nobody listens on is a leftover of a server that did not
  * clean up: it is removed.  A socket with a listener, or a file that is
  * not a socket, is refused.
  */
-bool vfu_socket_file_prepare(const char *path, Error **errp);
+bool vfio_user_server_socket_prepare(const char *path, Error **errp);
 
 /* Remember the socket just bound at @path as the server's own. */
-void vfu_socket_file_created(VfuSocketFile *file, const char *path);
+void vfio_user_server_socket_created(VfioUserServerSocketFile *file,
+                                     const char *path);
 
 /*
  * Remove the server's socket file, unless something else has replaced
  * it since.  Safe to call more than once.
  */
-void vfu_socket_file_remove(VfuSocketFile *file);
+void vfio_user_server_socket_remove(VfioUserServerSocketFile *file);
 
 #endif

@@ -1,0 +1,91 @@
+#!/bin/sh
+# Benchmark, not a test: virtiofs with a DAX window against without, same
+# back-end (contrib/vhost-user-fs-dax), same guest boot.
+#
+# Usage: tests/guest/bench-fs-dax.sh [RESULTS.json]
+#
+# The guest mounts the shared directory with dax=never, then dax=always,
+# and for each reads a file of BENCH_FS_MIB (256) MiB sequentially (read())
+# after dropping its caches, and makes BENCH_FS_RAND (20000) 4 KiB reads
+# at random offsets of its first BENCH_FS_SPAN_MIB (32) MiB through mmap,
+# the second pass of the same offsets (warm) timed.  The window is
+# BENCH_FS_CACHE (64M): the sequential read through it makes the driver
+# reclaim mappings; the back-end's count of maps and unmaps over the time
+# of the dax=always reads gives the MAP/UNMAP requests per second.
+#
+# Environment: those of boot.sh and fs-lib.sh (QEMU, VHOST_USER_FS_DAX,
+# GUEST_ACCEL...).  Exit: 0 with figures, 1 when it could not measure, 77
+# when it cannot run.
+set -eu
+
+GUEST_PROG=bench-fs-dax
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "$GUEST_SRC/fs-lib.sh"
+
+out=${1:-}
+mib=${BENCH_FS_MIB:-256}
+count=${BENCH_FS_RAND:-20000}
+span=${BENCH_FS_SPAN_MIB:-32}
+FS_CACHE_SIZE=${BENCH_FS_CACHE:-64M}
+fs_setup bench-fs-dax
+fs_tools
+head -c $((mib * 1048576)) /dev/urandom > "$FS_SHARE/big"
+pmem_backend_start
+
+cat > "$PMEM_DIR/body.sh" <<'GUEST'
+for mode in never always; do
+    fs_mount dax=$mode
+    cp /mnt/.tools/fs-mmap /tmp/fs-mmap
+    echo 3 > /proc/sys/vm/drop_caches
+    r=$(/tmp/fs-mmap seq /mnt/big) || fail "fs-mmap seq failed"
+    echo "BENCH seq-$mode $r"
+    r=$(/tmp/fs-mmap rand /mnt/big $((SPAN * 1048576)) $COUNT) ||
+        fail "fs-mmap rand failed"
+    echo "BENCH rand-$mode $r"
+    umount /mnt || fail "umount failed"
+done
+GUEST
+fs_guest_script "$PMEM_DIR/body.sh" "MIB=$mib" "SPAN=$span" "COUNT=$count"
+pmem_boot --timeout 900 || pmem_die "the guest could not run the benchmark"
+pmem_backend_wait "exiting with status" 10
+pmem_backend_exit
+accel=$(sed -n 's/.*(accel: \([a-z]*\).*/\1/p' "$PMEM_DIR/boot.out" | tail -n 1)
+line=$(grep "maps and" "$PMEM_BACKEND_LOG" | tail -n 1)
+maps=$(echo "$line" | sed -n 's/.* \([0-9]*\) maps and.*/\1/p')
+unmaps=$(echo "$line" | sed -n 's/.* \([0-9]*\) unmaps.*/\1/p')
+tr -d '\r' < "$PMEM_DIR/boot.out" | python3 -c '
+import json
+import sys
+
+out, accel, maps, unmaps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+f = {}
+for line in sys.stdin:
+    words = line.split()
+    if len(words) < 3 or words[0] != "BENCH":
+        continue
+    f[words[1]] = dict(w.split("=", 1) for w in words[2:] if "=" in w)
+need = ["seq-never", "seq-always", "rand-never", "rand-always"]
+if any(k not in f for k in need):
+    sys.exit("bench-fs-dax: no figures in the serial log")
+res = {"accel": accel, "maps": maps, "unmaps": unmaps,
+       "bytes": int(f["seq-always"]["bytes"])}
+for m in ("never", "always"):
+    s = f["seq-" + m]
+    res["seq_mbs_" + m] = int(s["bytes"]) / (int(s["ns"]) / 1e9) / 1e6
+    r = f["rand-" + m]
+    res["rand_ns_" + m] = int(r["ns"]) / int(r["count"])
+res["seq_ratio"] = res["seq_mbs_always"] / res["seq_mbs_never"]
+res["rand_ratio"] = res["rand_ns_never"] / res["rand_ns_always"]
+# The dax=always phase: its sequential read and its random reads
+secs = (int(f["seq-always"]["ns"]) + 2 * int(f["rand-always"]["ns"])) / 1e9
+res["map_unmap_per_s"] = (maps + unmaps) / secs
+print("bench-fs-dax: sequential read: dax=never %.1f MB/s, dax=always %.1f MB/s: %.2fx" %
+      (res["seq_mbs_never"], res["seq_mbs_always"], res["seq_ratio"]))
+print("bench-fs-dax: 4 KiB random mmap reads, warm: dax=never %.0f ns, dax=always %.0f ns: %.2fx" %
+      (res["rand_ns_never"], res["rand_ns_always"], res["rand_ratio"]))
+print("bench-fs-dax: %d maps + %d unmaps during the dax=always reads: %.0f per s (%s)" %
+      (maps, unmaps, res["map_unmap_per_s"], accel or "accelerator unknown"))
+if out:
+    with open(out, "w") as fh:
+        json.dump(res, fh, indent=2)
+' "$out" "$accel" "${maps:-0}" "${unmaps:-0}" || pmem_die "no figures from the guest"
