@@ -7,6 +7,7 @@
 #   make patches        export upstream edits committed in build/src
 #   make patches-check  fail if build/src holds edits patches/ lacks
 #   make series         mailing-list series against v10.2.2 in build/series
+#   make fuzz           libFuzzer targets under clang + ASan, FUZZ_TIME s each
 
 REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 -include $(REPO)/config.mak
@@ -26,12 +27,12 @@ OWN_QTESTS := $(patsubst %.c,%,$(notdir $(wildcard $(REPO)/tests/qtest/*-test.c)
 QTESTS := $(OWN_QTESTS) qos-test
 
 .PHONY: all build configure deps check check-build check-only run bench \
-        patches patches-check series clean distclean help
+        patches patches-check series clean distclean help fuzz-build fuzz
 
 all: build
 
 help:
-	@sed -n '3,10s/^# //p' $(REPO)/Makefile
+	@sed -n '3,11s/^# //p' $(REPO)/Makefile
 
 deps:
 	@$(REPO)/fork/deps.sh
@@ -63,6 +64,28 @@ run: build
 
 bench: check-build
 	@$(REPO)/fork/bench.sh
+
+# libFuzzer targets (docs/devel/virtio-shmem.rst, docs/devel/vfio-user-dma.rst):
+# a clang build of its own, then each target for FUZZ_TIME seconds, its
+# corpus and any crash input kept under FUZZ_BUILD_DIR/fuzz/TARGET/
+FUZZ_BUILD_DIR ?= $(REPO)/build-fuzz
+FUZZ_TARGETS ?= vhost-user-shmem vfio-user-server
+FUZZ_TIME ?= 600
+FUZZ_ARGS ?= -len_control=0 -max_len=1024
+
+fuzz-build:
+	@DEPS_EXTRA="clang-14 libclang-rt-14-dev" $(REPO)/fork/deps.sh
+	@cd $(REPO) && ./configure --build-dir=$(FUZZ_BUILD_DIR) --cc=clang \
+		--cxx=clang++ --enable-fuzzing --enable-asan
+	@ninja -C $(FUZZ_BUILD_DIR)/obj -j$(JOBS) qemu-fuzz-x86_64
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		d=$(FUZZ_BUILD_DIR)/fuzz/$$t; mkdir -p $$d/corpus; \
+		$(FUZZ_BUILD_DIR)/obj/qemu-fuzz-x86_64 --fuzz-target=$$t \
+			-max_total_time=$(FUZZ_TIME) $(FUZZ_ARGS) \
+			-artifact_prefix=$$d/ $$d/corpus; \
+	done
 
 patches:
 	@$(REPO)/fork/patches.sh export $(SRC_DIR) $(REPO)/patches

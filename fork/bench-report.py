@@ -105,8 +105,8 @@ def part1(r, qtest, kvm, same):
         r.out("  back-end on CPU %d; QEMU and the floor's peer on CPU %d" %
               (qtest["cpu_backend"], qtest["cpu_peer"]))
     med = pairs_table(r, qtest, floor)
-    r.out("  (MAP is answered before the memory commit, so the next request "
-          "waits for it: the pair is the figure)")
+    r.out("  (each request is answered after its memory commit: MAP and "
+          "UNMAP each include one)")
     inter = qtest.get("interleaved")
     if inter:
         r.out("  floor and QEMU (0 live) in turn, %d rounds of %d pairs: "

@@ -14,11 +14,12 @@ set -eu
 
 list=/etc/apt/sources.list.d/qemu-fork.sources
 
-# Packages from bookworm; BACKPORTS from bookworm-backports.
+# Packages from bookworm; BACKPORTS from bookworm-backports.  DEPS_EXTRA:
+# optional ones a make target needs on top (make fuzz-build: clang).
 PACKAGES="build-essential pkg-config ninja-build python3 python3-venv
   libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev libjson-c-dev
   gcc-multilib libcmocka-dev device-tree-compiler seabios ipxe-qemu flex bison bzip2 xz-utils ccache
-  dpkg-dev cpio gzip socat"
+  dpkg-dev cpio gzip socat ${DEPS_EXTRA:-}"
 BACKPORTS="meson python3-pycotap"
 
 missing=""
