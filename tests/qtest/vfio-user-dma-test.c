@@ -658,6 +658,32 @@ static void test_nvme_dma_error_client(void)
     vfu_pair_free(p);
 }
 
+/*
+ * A client that queues its messages (x-send-queued=on) must not take the
+ * server for one that accepts REGION_WRITE_MULTI: the flag's value once
+ * overlapped VFIO_PROXY_USE_MULTI, and a queue past its high-water mark
+ * then went out as WRITE_MULTI messages the server refuses.  Posted
+ * writes pile up while the server is stopped; each must arrive.
+ */
+static void test_send_queued_posted_writes(void)
+{
+    VfuPair *p = vfu_pair_start(VFU_EDU_SERVER_ARGS, NULL, NULL,
+                                "\"x-send-queued\":true");
+    pid_t server = qtest_pid(p->server);
+    uint32_t i, last = 0;
+
+    g_assert_cmpint(kill(server, SIGSTOP), ==, 0);
+    /* More than the socket holds, and then VFIO_USER_OUT_HIGH more */
+    for (i = 0; i < 20000; i++) {
+        last = 0x5a000000 | i;
+        qpci_io_writel(p->dev, p->bar0, 0x04, last);
+    }
+    g_assert_cmpint(kill(server, SIGCONT), ==, 0);
+    /* edu's liveness register reads back the inverse of the last write */
+    g_assert_cmphex(qpci_io_readl(p->dev, p->bar0, 0x04), ==, ~last);
+    vfu_pair_free(p);
+}
+
 static bool wait_hangup(QTestState *server)
 {
     gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
@@ -786,6 +812,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-dma/nvme/poll-during-dma",
                    test_nvme_poll_during_dma);
     qtest_add_func("/vfio-user-dma/nvme/unmapped", test_nvme_unmapped);
+    qtest_add_func("/vfio-user-dma/edu/send-queued-posted-writes",
+                   test_send_queued_posted_writes);
     qtest_add_func("/vfio-user-dma/nvme/dma-error/local",
                    test_nvme_dma_error_local);
     qtest_add_func("/vfio-user-dma/nvme/dma-error/client",
