@@ -10,6 +10,10 @@
 # symlink to outside must not create the file there.  The back-end is the
 # one walking every host path (openat2 RESOLVE_BENEATH): the guest resolves
 # symlinks in its own namespace, where the host paths do not exist.
+# Symlink race: while the guest reads race/f over and over, the host swaps
+# race, a directory whose f says "inside", with a symlink to the directory
+# that holds the secret as f (renameat2 RENAME_EXCHANGE, as fast as it
+# can); the guest must read "inside" or fail, never the secret.
 #
 # Environment: as test-fs-data.sh.  Exit: 0 pass, 1 fail, 77 skip.
 set -eu
@@ -29,7 +33,26 @@ ln -s ../../secret "$FS_SHARE/sub/rel-link2"
 ln -s "$PMEM_DIR" "$FS_SHARE/dir-link"
 ln -s "$PMEM_DIR/created-outside" "$FS_SHARE/dangling"
 ln -s inside.txt "$FS_SHARE/sub/ok-link"
+echo "$secret" > "$PMEM_DIR/f"
+mkdir "$FS_SHARE/race"
+echo inside > "$FS_SHARE/race/f"
+ln -s "$PMEM_DIR" "$FS_SHARE/race.swap"
 pmem_backend_start
+# The host swaps race and race.swap until the guest is done
+python3 - "$FS_SHARE" "$PMEM_DIR/race-stop" > "$PMEM_DIR/swapper.log" 2>&1 <<'SWAP' &
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+share, stop = sys.argv[1].encode(), sys.argv[2]
+a, b = os.path.join(share, b"race"), os.path.join(share, b"race.swap")
+n = 0
+while not os.path.exists(stop):
+    if libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0:
+        sys.exit("renameat2: " + os.strerror(ctypes.get_errno()))
+    n += 1
+print("swapped", n, "times")
+SWAP
+swapper=$!
 
 cat > "$PMEM_DIR/body.sh" <<'GUEST'
 fs_mount
@@ -57,11 +80,27 @@ grep -q -x mnt /tmp/up.txt || fail "/mnt/sub/../.. is not the guest's root"
 # in its own namespace
 echo x > /mnt/dangling 2>/dev/null || true
 mv /mnt/sub/inside.txt /mnt/sub/../../escaped 2>/dev/null || true
+# The race: the host swaps /mnt/race under these reads
+inside=0
+i=0
+while [ $i -lt 1000 ]; do
+    out=$(cat /mnt/race/f 2>/dev/null) || out=
+    case "$out" in
+        *"$SECRET"*) fail "the guest read the host's secret through /mnt/race/f (read $i)" ;;
+        inside) inside=$((inside + 1)) ;;
+    esac
+    i=$((i + 1))
+done
+[ $inside -gt 0 ] || fail "/mnt/race/f never read as 'inside': the race did not run"
+echo "race: $inside of 1000 reads of /mnt/race/f saw the directory, none the secret"
 echo "guest: the secret was never visible"
 umount /mnt || fail "umount failed"
 GUEST
 fs_guest_script "$PMEM_DIR/body.sh" "SECRET=$secret"
-pmem_boot --timeout 240 || pmem_die "the guest test failed"
+pmem_boot --timeout 240 || { touch "$PMEM_DIR/race-stop"; pmem_die "the guest test failed"; }
+touch "$PMEM_DIR/race-stop"
+wait $swapper || pmem_die "the host's swapper failed: $(cat "$PMEM_DIR/swapper.log")"
+guest_msg "host: $(cat "$PMEM_DIR/swapper.log")"
 pmem_backend_wait "exiting with status" 10
 pmem_backend_exit
 [ "$PMEM_BACKEND_STATUS" = 0 ] ||
