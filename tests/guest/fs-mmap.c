@@ -47,6 +47,20 @@ static void die(const char *what)
     exit(1);
 }
 
+/* A whole decimal or 0x number, or exit: this runs without QEMU's utils */
+static size_t parse_size(const char *arg)
+{
+    unsigned long long v;
+    int end = -1;
+
+    if (sscanf(arg, "%lli%n", &v, &end) != 1 || end < 0 || arg[end] ||
+        arg[0] == '-') {
+        fprintf(stderr, "not a size: '%s'\n", arg);
+        exit(1);
+    }
+    return v;
+}
+
 static char *map_file(const char *path, int flags, int prot, size_t *size)
 {
     struct stat st;
@@ -90,8 +104,8 @@ int main(int argc, char **argv)
     }
     if (argc == 6 && !strcmp(argv[1], "write")) {
         p = map_file(argv[2], O_RDWR, PROT_READ | PROT_WRITE, &size);
-        off = strtoull(argv[3], NULL, 0);
-        len = strtoull(argv[4], NULL, 0);
+        off = parse_size(argv[3]);
+        len = parse_size(argv[4]);
         tlen = strlen(argv[5]);
         if (off > size || len > size - off) {
             fprintf(stderr, "write past the end of %s\n", argv[2]);
@@ -167,8 +181,8 @@ int main(int argc, char **argv)
         int pass;
 
         p = map_file(argv[2], O_RDONLY, PROT_READ, &size);
-        span = strtoull(argv[3], NULL, 0);
-        count = strtoull(argv[4], NULL, 0);
+        span = parse_size(argv[3]);
+        count = parse_size(argv[4]);
         if (span > size || span < 4096) {
             fprintf(stderr, "span out of the file\n");
             return 1;
