@@ -7,9 +7,11 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include "qapi/error.h"
 #include "qemu/cutils.h"
+#include "qemu/error-report.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-shmem.h"
 #include "migration/blocker.h"
@@ -37,6 +39,39 @@ VirtioSharedMemory *virtio_find_shmem_region(VirtIODevice *vdev,
 bool virtio_has_shmem_regions(VirtIODevice *vdev)
 {
     return !QSIMPLEQ_EMPTY(&vdev->shmem_list);
+}
+
+/*
+ * Anonymous memory over [@at, @at + @len), or anywhere when @at is NULL:
+ * what the window holds where nothing is mapped
+ */
+static void *virtio_shmem_empty(void *at, uint64_t len)
+{
+    return mmap(at, len, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                (at ? MAP_FIXED : 0), -1, 0);
+}
+
+/*
+ * Reserve the region's window.  Where the host cannot (a region bigger
+ * than its address space, checked later by the transport), the region
+ * has none and all its mappings are MemoryRegions.
+ */
+static void virtio_shmem_new_window(VirtioSharedMemory *shmem, uint64_t size,
+                                    const char *dev)
+{
+    g_autofree char *name = g_strdup_printf("shmem-%u-window", shmem->shmid);
+    void *host = virtio_shmem_empty(NULL, size);
+
+    if (host == MAP_FAILED) {
+        trace_virtio_shmem_window(dev, shmem->shmid, NULL, size);
+        return;
+    }
+    shmem->window = host;
+    memory_region_init_ram_ptr(&shmem->window_mr, OBJECT(shmem), name, size,
+                               host);
+    memory_region_add_subregion(&shmem->mr, 0, &shmem->window_mr);
+    trace_virtio_shmem_window(dev, shmem->shmid, host, size);
 }
 
 VirtioSharedMemory *virtio_new_shmem_region(VirtIODevice *vdev, uint8_t shmid,
@@ -73,6 +108,9 @@ VirtioSharedMemory *virtio_new_shmem_region(VirtIODevice *vdev, uint8_t shmid,
     shmem->shmid = shmid;
     name = g_strdup_printf("shmem-%u", shmid);
     memory_region_init(&shmem->mr, OBJECT(shmem), name, size);
+    if (vdev->shmem_window) {
+        virtio_shmem_new_window(shmem, size, dev);
+    }
     object_property_add_child(OBJECT(vdev), name, OBJECT(shmem));
     object_unref(OBJECT(shmem));
     QSIMPLEQ_INSERT_TAIL(&vdev->shmem_list, shmem, next);
@@ -91,18 +129,29 @@ virtio_shmem_lookup(VirtioSharedMemory *shmem, uint64_t offset)
 }
 
 /*
- * What the host gives each process, and each mapping takes: an fd (its
- * RAMBlock keeps it) and memory areas (the mapping and its guard page).
- * A MAP that would take the last of either is refused, so that a back-end
- * sees a clear error where QEMU itself would otherwise fail later.
+ * What the host gives each process: memory areas (vm.max_map_count) and
+ * fds.  A mapping in a window is one area and may split an empty one in
+ * two; a read-only mapping is a RAMBlock: an fd, the mapping and its
+ * guard page.  A MAP that would take the last of either is refused, so
+ * that a back-end sees a clear error where QEMU itself would otherwise
+ * fail later.
  */
-#define VIRTIO_SHMEM_VMAS_PER_MAPPING 2
-/* Memory areas, and a share of the fds, left for the rest of QEMU */
+#define VIRTIO_SHMEM_VMAS_PER_CHANGE 2
+/*
+ * Memory areas, and a share of the fds, left for the rest of QEMU; an
+ * unmap may split an area too, and may use half of the reserve, so that
+ * a back-end at the limit can still unmap
+ */
 #define VIRTIO_SHMEM_VMA_RESERVE 4096
 #define VIRTIO_SHMEM_FD_RESERVE_SHIFT 6
 
-/* Live mappings of every device: they all share the process's limits */
-static uint64_t virtio_shmem_live_mappings;
+/*
+ * An upper bound of the memory areas QEMU has: what the kernel said when
+ * it was last asked, plus VIRTIO_SHMEM_VMAS_PER_CHANGE for each map and
+ * unmap since (the kernel merges neighbouring mappings of one file, and
+ * empty ones, so the real count often grows less or even shrinks)
+ */
+static uint64_t virtio_shmem_vmas_bound;
 
 static uint64_t virtio_shmem_max_map_count(void)
 {
@@ -117,21 +166,44 @@ static uint64_t virtio_shmem_max_map_count(void)
     return value;
 }
 
+/* The memory areas QEMU has now: O(areas), so only near the limit */
+static uint64_t virtio_shmem_count_vmas(void)
+{
+    g_autofree char *text = NULL;
+    size_t len;
+    uint64_t n = 0;
+
+    if (!g_file_get_contents("/proc/self/maps", &text, &len, NULL)) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        n += text[i] == '\n';
+    }
+    return n;
+}
+
+/* A map or unmap changed the memory areas */
+static void virtio_shmem_vmas_changed(void)
+{
+    virtio_shmem_vmas_bound += VIRTIO_SHMEM_VMAS_PER_CHANGE;
+}
+
 /*
- * Whether a new mapping would pass vm.max_map_count: the sysctl is read
- * again only when the cached value says no, in case it was raised.
+ * Whether one more change leaves @reserve areas below vm.max_map_count:
+ * when the bound says it might not, the kernel's count and the sysctl
+ * are read again
  */
-static bool virtio_shmem_vmas_left(void)
+static bool virtio_shmem_vmas_left(uint64_t reserve)
 {
     static uint64_t max_map_count;
-    uint64_t need = (virtio_shmem_live_mappings + 1) *
-                    VIRTIO_SHMEM_VMAS_PER_MAPPING + VIRTIO_SHMEM_VMA_RESERVE;
+    uint64_t extra = VIRTIO_SHMEM_VMAS_PER_CHANGE + reserve;
 
-    if (need <= max_map_count) {
+    if (max_map_count && virtio_shmem_vmas_bound + extra <= max_map_count) {
         return true;
     }
     max_map_count = virtio_shmem_max_map_count();
-    return need <= max_map_count;
+    virtio_shmem_vmas_bound = virtio_shmem_count_vmas();
+    return virtio_shmem_vmas_bound + extra <= max_map_count;
 }
 
 /*
@@ -152,7 +224,8 @@ static bool virtio_shmem_fds_left(int fd)
 
 static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
                                    uint64_t fd_offset, uint64_t shm_offset,
-                                   uint64_t len, const char **reason)
+                                   uint64_t len, bool in_window,
+                                   const char **reason)
 {
     uint64_t page = qemu_real_host_page_size();
     uint64_t size = memory_region_size(&shmem->mr);
@@ -183,18 +256,69 @@ static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
         *reason = "range passes the end of the file";
     } else if (next && next->shm_offset < shm_offset + len) {
         *reason = "range overlaps an existing mapping";
-    } else if (!virtio_shmem_fds_left(fd)) {
+    } else if (!in_window && !virtio_shmem_fds_left(fd)) {
         *reason = "QEMU is close to its file descriptor limit "
                   "(RLIMIT_NOFILE)";
-    } else if (!virtio_shmem_vmas_left()) {
+    } else if (!virtio_shmem_vmas_left(VIRTIO_SHMEM_VMA_RESERVE)) {
         *reason = "QEMU is close to the host's limit of memory mappings "
                   "(vm.max_map_count)";
-    } else if (kvm_enabled() && kvm_get_free_memslots() < 1) {
+    } else if (!in_window && kvm_enabled() && kvm_get_free_memslots() < 1) {
         *reason = "no free KVM memory slot";
     } else {
         return true;
     }
     return false;
+}
+
+/*
+ * Give [@offset, @offset + @len) of the window back to anonymous memory:
+ * the file's pages go, and so does what the guest wrote there before a
+ * read-only mapping covered it
+ */
+static void virtio_shmem_empty_window(VirtioSharedMemory *shmem,
+                                      uint64_t offset, uint64_t len)
+{
+    if (shmem->window &&
+        virtio_shmem_empty((uint8_t *)shmem->window + offset, len) ==
+        MAP_FAILED) {
+        /* The pages may be gone: a guest access would fault QEMU */
+        error_report("virtio-shmem: shared memory region %u: cannot empty "
+                     "0x%" PRIx64 "+0x%" PRIx64 " of its window: %s",
+                     shmem->shmid, offset, len, strerror(errno));
+        abort();
+    }
+}
+
+/*
+ * Put [@fd_offset, @fd_offset + @len) of @fd over its part of the window.
+ * mmap() first where it changes nothing, so that most failures (a
+ * read-only fd, a file that cannot be mapped, no memory) leave the window
+ * as it was; then mremap() replaces the empty pages at once: the guest
+ * sees either of them, never a hole.
+ */
+static bool virtio_shmem_window_map(VirtioSharedMemory *shmem, int fd,
+                                    uint64_t fd_offset, uint64_t shm_offset,
+                                    uint64_t len, const char **reason)
+{
+    uint8_t *at = (uint8_t *)shmem->window + shm_offset;
+    void *host = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                      fd_offset);
+
+    if (host == MAP_FAILED) {
+        *reason = errno == EACCES ? "the fd cannot be mapped writable" :
+                  errno == ENOMEM ? "no memory for the mapping" :
+                  "the fd cannot be mapped";
+        return false;
+    }
+    if (mremap(host, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at) ==
+        MAP_FAILED) {
+        *reason = "the mapping cannot be moved into the window";
+        munmap(host, len);
+        /* The kernel may have unmapped the target already */
+        virtio_shmem_empty_window(shmem, shm_offset, len);
+        return false;
+    }
+    return true;
 }
 
 VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
@@ -209,9 +333,12 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
     const char *reason;
     uint32_t ram_flags = RAM_SHARED;
     Error *local_err = NULL;
+    bool in_window = shmem->window && writable;
 
     if (!virtio_shmem_check_map(shmem, fd, fd_offset, shm_offset, len,
-                                &reason)) {
+                                in_window, &reason) ||
+        (in_window && !virtio_shmem_window_map(shmem, fd, fd_offset,
+                                               shm_offset, len, &reason))) {
         dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_map_reject(dev, shmem->shmid, shm_offset, len,
                                       reason);
@@ -231,10 +358,15 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
     m->len = len;
     m->fd_offset = fd_offset;
     m->writable = writable;
+    m->in_window = in_window;
     name = g_strdup_printf("mapping-0x%" PRIx64, shm_offset);
-    if (!memory_region_init_ram_from_fd(&m->mr, OBJECT(m), name, len,
-                                        ram_flags, fd, fd_offset,
-                                        &local_err)) {
+    if (in_window) {
+        /* The host mapping keeps the file */
+        close(fd);
+        shmem->nr_in_window++;
+    } else if (!memory_region_init_ram_from_fd(&m->mr, OBJECT(m), name,
+                                               len, ram_flags, fd, fd_offset,
+                                               &local_err)) {
         dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_map_reject(dev, shmem->shmid, shm_offset, len,
                                       error_get_pretty(local_err));
@@ -248,7 +380,11 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
 
     object_property_add_child(OBJECT(shmem), name, OBJECT(m));
     object_unref(OBJECT(m));
-    memory_region_add_subregion(&shmem->mr, shm_offset, &m->mr);
+    if (!in_window) {
+        /* Above the window, where it has one */
+        memory_region_add_subregion_overlap(&shmem->mr, shm_offset, &m->mr,
+                                            1);
+    }
 
     next = virtio_shmem_lookup(shmem, shm_offset);
     if (next) {
@@ -260,26 +396,37 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
     m->node.last = shm_offset + len - 1;
     interval_tree_insert(&m->node, &shmem->tree);
     shmem->nr_mappings++;
-    virtio_shmem_live_mappings++;
+    virtio_shmem_vmas_changed();
     if (trace_event_get_state_backends(TRACE_VIRTIO_SHMEM_MAP)) {
         dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_map(dev, shmem->shmid, shm_offset, len, fd_offset,
-                               writable);
+                               writable, in_window);
     }
     return m;
 }
 
+/*
+ * Forget @m; with @empty, also empty its part of the window
+ * (unmap_all does the whole window at once instead)
+ */
 static void virtio_shmem_drop(VirtioSharedMemory *shmem,
-                              VirtioSharedMemoryMapping *m)
+                              VirtioSharedMemoryMapping *m, bool empty)
 {
     g_autofree char *name = g_strdup_printf("mapping-0x%" PRIx64,
                                             m->shm_offset);
 
-    memory_region_del_subregion(&shmem->mr, &m->mr);
+    if (!m->in_window) {
+        memory_region_del_subregion(&shmem->mr, &m->mr);
+    } else {
+        shmem->nr_in_window--;
+    }
+    if (empty) {
+        virtio_shmem_empty_window(shmem, m->shm_offset, m->len);
+    }
     QTAILQ_REMOVE(&shmem->mappings, m, next);
     interval_tree_remove(&m->node, &shmem->tree);
     shmem->nr_mappings--;
-    virtio_shmem_live_mappings--;
+    virtio_shmem_vmas_changed();
     /*
      * Freed, with the fd and the host mapping, once nothing refers to it.
      * Unparented by name: object_unparent() would look for the child
@@ -294,15 +441,26 @@ bool virtio_shmem_unmap(VirtioSharedMemory *shmem, uint64_t shm_offset,
     VirtioSharedMemoryMapping *m = virtio_shmem_lookup(shmem, shm_offset);
     g_autofree char *dev = NULL;
 
+    const char *reason = NULL;
+
     if (!m || m->shm_offset != shm_offset || m->len != len) {
+        reason = "not exactly one mapping";
+    } else if (shmem->window &&
+               !virtio_shmem_vmas_left(VIRTIO_SHMEM_VMA_RESERVE / 2)) {
+        /* Emptying the range may split an area of the window */
+        reason = "QEMU is at the host's limit of memory mappings "
+                 "(vm.max_map_count)";
+    }
+    if (reason) {
         dev = virtio_shmem_dev_name(shmem->vdev);
-        trace_virtio_shmem_unmap_reject(dev, shmem->shmid, shm_offset, len);
+        trace_virtio_shmem_unmap_reject(dev, shmem->shmid, shm_offset, len,
+                                        reason);
         error_setg(errp, "%s: cannot unmap 0x%" PRIx64 "+0x%" PRIx64
-                   " from shared memory region %u: not exactly one mapping",
-                   dev, shm_offset, len, shmem->shmid);
+                   " from shared memory region %u: %s",
+                   dev, shm_offset, len, shmem->shmid, reason);
         return false;
     }
-    virtio_shmem_drop(shmem, m);
+    virtio_shmem_drop(shmem, m, true);
     if (trace_event_get_state_backends(TRACE_VIRTIO_SHMEM_UNMAP)) {
         dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_unmap(dev, shmem->shmid, shm_offset, len);
@@ -320,8 +478,10 @@ void virtio_shmem_unmap_all(VirtIODevice *vdev)
     }
     memory_region_transaction_begin();
     QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
+        /* One mmap() for the whole window */
+        virtio_shmem_empty_window(shmem, 0, memory_region_size(&shmem->mr));
         while (!QTAILQ_EMPTY(&shmem->mappings)) {
-            virtio_shmem_drop(shmem, QTAILQ_FIRST(&shmem->mappings));
+            virtio_shmem_drop(shmem, QTAILQ_FIRST(&shmem->mappings), false);
             dropped++;
         }
     }
@@ -351,15 +511,17 @@ void virtio_shmem_cleanup(VirtIODevice *vdev)
 bool virtio_shmem_is_mapping(MemoryRegion *mr)
 {
     /* Asked for every section of every commit: no lookup of the type */
-    static ObjectClass *mapping_class;
+    static ObjectClass *mapping_class, *shmem_class;
     Object *owner = memory_region_owner(mr);
 
     if (!mapping_class) {
         mapping_class = object_class_by_name(
             TYPE_VIRTIO_SHARED_MEMORY_MAPPING);
+        shmem_class = object_class_by_name(TYPE_VIRTIO_SHARED_MEMORY);
     }
-    /* The type has no subtypes */
-    return owner && object_get_class(owner) == mapping_class;
+    /* Neither type has subtypes; a region owns its container and window */
+    return owner && (object_get_class(owner) == mapping_class ||
+                     object_get_class(owner) == shmem_class);
 }
 
 static void virtio_shmem_instance_init(Object *obj)
@@ -369,12 +531,23 @@ static void virtio_shmem_instance_init(Object *obj)
     QTAILQ_INIT(&shmem->mappings);
 }
 
+/* After the window's RAMBlock is gone: nothing refers to the window */
+static void virtio_shmem_instance_finalize(Object *obj)
+{
+    VirtioSharedMemory *shmem = VIRTIO_SHARED_MEMORY(obj);
+
+    if (shmem->window) {
+        munmap(shmem->window, memory_region_size(&shmem->mr));
+    }
+}
+
 static const TypeInfo virtio_shmem_types[] = {
     {
         .name = TYPE_VIRTIO_SHARED_MEMORY,
         .parent = TYPE_OBJECT,
         .instance_size = sizeof(VirtioSharedMemory),
         .instance_init = virtio_shmem_instance_init,
+        .instance_finalize = virtio_shmem_instance_finalize,
     },
     {
         .name = TYPE_VIRTIO_SHARED_MEMORY_MAPPING,

@@ -6,10 +6,12 @@
  * the address space dispatch once held, and checks a sample of them
  * through the BAR and all of them with x-query-virtio-shmem; then unmaps
  * in random order and checks that unmapped pages read as the empty fill.
- * It also checks that QEMU refuses a MAP with a clear error before it
- * runs out of file descriptors, losing nothing, and that a device reset
- * and a back-end disconnect with thousands live release every fd and host
- * mapping.  The fill test runs again under KVM when /dev/kvm opens.
+ * It also checks that QEMU refuses a read-only MAP (a RAMBlock that keeps
+ * its fd) with a clear error before it runs out of file descriptors,
+ * losing nothing, that writable mappings (in the region's window) keep no
+ * fd, and that a device reset and a back-end disconnect with thousands
+ * live release every fd and host mapping.  The fill test runs again under
+ * KVM when /dev/kvm opens.
  *
  * The random order comes from GLib's test seed (--seed to replay one).
  *
@@ -62,6 +64,8 @@ typedef struct TestCtx {
     /* By page of the region: the memfd page mapped there, or -1 */
     int page_map[REGION_PAGES];
     int live;
+    /* Map read-only: RAMBlocks that keep their fds, not the window */
+    bool read_only;
 } TestCtx;
 
 static void ctx_start(TestCtx *t, const char *accel)
@@ -132,7 +136,7 @@ static uint64_t shmem_request(TestCtx *t, bool map, uint64_t fd_offset,
         .fd_offset = fd_offset,
         .shm_offset = shm_offset,
         .len = len,
-        .flags = map ? MAP_RW : 0,
+        .flags = map && !t->read_only ? MAP_RW : 0,
     };
     uint64_t reply = 0;
 
@@ -251,7 +255,7 @@ static void check_query(TestCtx *t)
         g_assert_cmpint(t->page_map[page], >=, 0);
         g_assert_cmphex(qdict_get_int(m, "fd-offset"), ==,
                         t->page_map[page] * PAGE);
-        g_assert_true(qdict_get_bool(m, "rw"));
+        g_assert_cmpint(qdict_get_bool(m, "rw"), ==, !t->read_only);
         count++;
     }
     g_assert_cmpint(count, ==, t->live);
@@ -281,21 +285,25 @@ static void count_memfd_uses(TestCtx *t, int *maps, int *fds)
                              maps, fds);
 }
 
-/* Wait until QEMU holds exactly @want fds and host mappings of the memfd */
+/*
+ * Wait until QEMU maps exactly @want pages of the memfd, and holds an fd
+ * for each read-only one
+ */
 static void wait_memfd_uses(TestCtx *t, int want)
 {
+    int want_fds = t->read_only ? want : 0;
     int maps = -1, fds = -1;
 
     /* RCU frees dropped mappings a little later */
     for (int i = 0; i < 1000; i++) {
         count_memfd_uses(t, &maps, &fds);
-        if (maps == want && fds == want) {
+        if (maps == want && fds == want_fds) {
             return;
         }
         g_usleep(10 * 1000);
     }
-    g_test_message("QEMU holds %d host mappings and %d fds of the memfd, "
-                   "not %d", maps, fds, want);
+    g_test_message("QEMU maps %d pages and holds %d fds of the memfd, "
+                   "not %d and %d", maps, fds, want, want_fds);
     g_assert_not_reached();
 }
 
@@ -379,6 +387,7 @@ static void test_fd_limit(void)
     pid_t pid;
     int maps, fds, i, refused_at = -1;
 
+    t->read_only = true;
     ctx_start(t, NULL);
     pid = qtest_pid(t->qts);
     pages = random_pages();
@@ -409,6 +418,36 @@ static void test_fd_limit(void)
     g_assert_cmpint(prlimit(pid, RLIMIT_NOFILE, &old, NULL), ==, 0);
     g_assert_cmphex(map_page(t, pages[i], pages[i] % MEMFD_PAGES), ==, 0);
     check_query(t);
+    ctx_stop(t);
+    g_free(t);
+}
+
+/*
+ * Writable mappings go into the window and keep no fd: with room for 200
+ * more fds, 3,000 of them map
+ */
+static void test_no_fd_limit(void)
+{
+    TestCtx *t = g_new0(TestCtx, 1);
+    g_autofree int *pages = NULL;
+    struct rlimit old, low;
+    pid_t pid;
+    int maps, fds;
+
+    ctx_start(t, NULL);
+    pid = qtest_pid(t->qts);
+    pages = random_pages();
+    g_assert_cmpint(prlimit(pid, RLIMIT_NOFILE, NULL, &old), ==, 0);
+    low = old;
+    low.rlim_cur = MIN(old.rlim_cur, (rlim_t)count_fds(t) + 200);
+    g_assert_cmpint(prlimit(pid, RLIMIT_NOFILE, &low, NULL), ==, 0);
+    fill(t, pages, TEARDOWN_MAPPINGS);
+    check_query(t);
+    check_sample(t);
+    count_memfd_uses(t, &maps, &fds);
+    g_assert_cmpint(maps, ==, TEARDOWN_MAPPINGS);
+    g_assert_cmpint(fds, ==, 0);
+    g_assert_cmpint(prlimit(pid, RLIMIT_NOFILE, &old, NULL), ==, 0);
     ctx_stop(t);
     g_free(t);
 }
@@ -487,6 +526,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem-scale/fill-random-kvm",
                    test_fill_random_kvm);
     qtest_add_func("/vhost-user-shmem-scale/fd-limit", test_fd_limit);
+    qtest_add_func("/vhost-user-shmem-scale/no-fd-limit", test_no_fd_limit);
     qtest_add_func("/vhost-user-shmem-scale/reset", test_reset);
     qtest_add_func("/vhost-user-shmem-scale/disconnect", test_disconnect);
     return g_test_run();

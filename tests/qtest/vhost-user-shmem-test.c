@@ -488,8 +488,10 @@ static void test_map_file_tail(void)
 
 /*
  * The back-end may tell the driver about a mapping as soon as it has the
- * reply, so the mapping must be in the memory map (a new FlatView) before
- * the reply is sent, not in the same handler after it.
+ * reply, so the mapping must be visible to the guest before the reply is
+ * sent, not in the same handler after it: in the window once the host
+ * mapping is there (virtio_shmem_map), with no new memory map at all; a
+ * read-only mapping once its new FlatView is.
  */
 static void test_map_visible_before_reply(void)
 {
@@ -497,14 +499,14 @@ static void test_map_visible_before_reply(void)
     g_autofree char *log = NULL;
     g_autofree char *args = NULL;
     g_autofree char *text = NULL;
-    const char *map_start, *reply, *view;
+    const char *map_start, *reply, *event;
     gsize before;
     int log_fd;
 
     log_fd = g_file_open_tmp("vhost-user-shmem-trace-XXXXXX", &log, NULL);
     g_assert_cmpint(log_fd, >=, 0);
     close(log_fd);
-    args = g_strdup_printf("-trace flatview_new "
+    args = g_strdup_printf("-trace flatview_new -trace virtio_shmem_map "
                            "-trace vhost_user_backend_reply -D %s", log);
     t.extra_args = args;
     ctx_start(&t, true);
@@ -520,10 +522,24 @@ static void test_map_visible_before_reply(void)
     map_start = text + before;
     reply = strstr(map_start, "vhost_user_backend_reply req:9 ret:0");
     g_assert_nonnull(reply);
-    /* The new memory map came before the reply, and none after it */
-    view = strstr(map_start, "flatview_new ");
-    g_assert_nonnull(view);
-    g_assert_cmpint(view - text, <, reply - text);
+    event = strstr(map_start, "virtio_shmem_map ");
+    g_assert_nonnull(event);
+    g_assert_nonnull(strstr(event, "window 1"));
+    g_assert_cmpint(event - text, <, reply - text);
+    g_assert_null(strstr(map_start, "flatview_new "));
+    before = strlen(text);
+    g_clear_pointer(&text, g_free);
+
+    /* Read-only: the new memory map came before the reply, none after */
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0x40000, PAGE, 0, t.memfd), ==, 0);
+    assert_alive(&t);
+    g_assert(g_file_get_contents(log, &text, NULL, NULL));
+    map_start = text + before;
+    reply = strstr(map_start, "vhost_user_backend_reply req:9 ret:0");
+    g_assert_nonnull(reply);
+    event = strstr(map_start, "flatview_new ");
+    g_assert_nonnull(event);
+    g_assert_cmpint(event - text, <, reply - text);
     g_assert_null(strstr(reply, "flatview_new "));
 
     ctx_stop(&t);
@@ -586,14 +602,15 @@ static void test_release(void)
         g_assert_cmphex(shmem_map(&t, 0, i * PAGE, i * 0x10000, PAGE,
                                   i ? MAP_RW : 0, t.memfd), ==, 0);
     }
-    g_assert(wait_memfd_uses(&t, 3, 3));
+    /* The read-only mapping is a RAMBlock that keeps its fd */
+    g_assert(wait_memfd_uses(&t, 3, 1));
 
     /* A refused map keeps nothing either */
     for (int i = 0; i < 10; i++) {
         g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, t.memfd), !=,
                         0);
     }
-    g_assert(wait_memfd_uses(&t, 3, 3));
+    g_assert(wait_memfd_uses(&t, 3, 1));
 
     for (int i = 0; i < 3; i++) {
         g_assert_cmphex(shmem_unmap(&t, 0, i * 0x10000, PAGE), ==, 0);
@@ -722,7 +739,7 @@ static void test_many_mappings(void)
  * core's dispatch tables): mapping on is refused before QEMU runs out,
  * nothing mapped is lost, and unmapping makes room again.
  */
-static void test_memory_map_full(void)
+static void test_fill_region(void)
 {
     TestCtx t = { 0 };
     uint64_t region_size = 32 * 1024 * 1024, bar_size;
@@ -732,14 +749,9 @@ static void test_memory_map_full(void)
 
     ctx_start_sized(&t, true, region_size);
     for (n = 0; n < region_size / PAGE; n++) {
-        if (shmem_map(&t, 0, (n % 4) * PAGE, n * PAGE, PAGE, MAP_RW,
-                      t.memfd)) {
-            break;
-        }
+        g_assert_cmphex(shmem_map(&t, 0, (n % 4) * PAGE, n * PAGE, PAGE,
+                                  MAP_RW, t.memfd), ==, 0);
     }
-    g_test_message("refused after %d mappings", n);
-    g_assert_cmpint(n, >, 3000);
-    g_assert_cmpint(n, <, 4096);
     g_assert_cmpint(count_mappings(&t, 0), ==, n);
     assert_alive(&t);
 
@@ -754,47 +766,52 @@ static void test_memory_map_full(void)
     g_assert_cmphex(shmem_unmap(&t, 0, 0, PAGE), ==, 0);
     g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, t.memfd), ==, 0);
     g_assert_cmpint(count_mappings(&t, 0), ==, n);
+    /* No fd per mapping, and every page of the memfd mapped */
+    g_assert(wait_memfd_uses(&t, n, 0));
     ctx_stop(&t);
 }
 
+/* Lower QEMU's soft RLIMIT_NOFILE to what it has open, plus @room */
+static void limit_fds(TestCtx *t, struct rlimit *old, int room)
+{
+    g_autofree char *fd_path = g_strdup_printf("/proc/%d/fd",
+                                               (int)qtest_pid(t->qts));
+    struct rlimit low;
+    GDir *dir = g_dir_open(fd_path, 0, NULL);
+
+    g_assert_cmpint(prlimit(qtest_pid(t->qts), RLIMIT_NOFILE, NULL, old), ==,
+                    0);
+    low = *old;
+    low.rlim_cur = room;
+    g_assert_nonnull(dir);
+    while (g_dir_read_name(dir)) {
+        low.rlim_cur++;
+    }
+    g_dir_close(dir);
+    g_assert_cmpint(prlimit(qtest_pid(t->qts), RLIMIT_NOFILE, &low, NULL), ==,
+                    0);
+}
+
 /*
- * Out of file descriptors, QEMU receives a SHMEM_MAP without its fd: the
+ * Out of file descriptors, QEMU receives a SHMEM_MAP without its fd, or
+ * one that a read-only mapping (a RAMBlock keeps its fd) cannot keep: the
  * request is refused, what is mapped stays, and mapping works again once
  * fds are free.
  */
 static void test_out_of_fds(void)
 {
     TestCtx t = { 0 };
-    struct rlimit old, low;
-    int maps, fds, n;
+    struct rlimit old;
+    int n;
     uint8_t buf[PAGE];
 
     ctx_start(&t, true);
     ctx_map_bar(&t);
-    g_assert_cmpint(prlimit(qtest_pid(t.qts), RLIMIT_NOFILE, NULL, &old), ==,
-                    0);
-    count_memfd_uses(&t, &maps, &fds);
-    low = old;
-    low.rlim_cur = 0;
-    {
-        g_autofree char *fd_path = g_strdup_printf("/proc/%d/fd",
-                                                   (int)qtest_pid(t.qts));
-        GDir *dir = g_dir_open(fd_path, 0, NULL);
-
-        g_assert_nonnull(dir);
-        while (g_dir_read_name(dir)) {
-            low.rlim_cur++;
-        }
-        g_dir_close(dir);
-    }
     /* Room for a few more fds only */
-    low.rlim_cur += 4;
-    g_assert_cmpint(prlimit(qtest_pid(t.qts), RLIMIT_NOFILE, &low, NULL), ==,
-                    0);
+    limit_fds(&t, &old, 4);
 
     for (n = 0; n < 64; n++) {
-        if (shmem_map(&t, 0, (n % 4) * PAGE, n * PAGE, PAGE, MAP_RW,
-                      t.memfd)) {
+        if (shmem_map(&t, 0, (n % 4) * PAGE, n * PAGE, PAGE, 0, t.memfd)) {
             break;
         }
     }
@@ -810,9 +827,173 @@ static void test_out_of_fds(void)
 
     g_assert_cmpint(prlimit(qtest_pid(t.qts), RLIMIT_NOFILE, &old, NULL), ==,
                     0);
-    g_assert_cmphex(shmem_map(&t, 0, 0, n * PAGE, PAGE, MAP_RW, t.memfd), ==,
-                    0);
+    g_assert_cmphex(shmem_map(&t, 0, 0, n * PAGE, PAGE, 0, t.memfd), ==, 0);
     g_assert_cmpint(count_mappings(&t, 0), ==, n + 1);
+    ctx_stop(&t);
+}
+
+/*
+ * Writable mappings live in the region's window and keep no fd: with room
+ * for 4 more fds, 64 of them map, and QEMU holds none of their fds
+ */
+static void test_window_no_fds(void)
+{
+    TestCtx t = { 0 };
+    struct rlimit old;
+    uint8_t buf[PAGE];
+    int n;
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    limit_fds(&t, &old, 4);
+    for (n = 0; n < 64; n++) {
+        g_assert_cmphex(shmem_map(&t, 0, (n % 4) * PAGE, n * PAGE, PAGE,
+                                  MAP_RW, t.memfd), ==, 0);
+    }
+    g_assert_cmpint(count_mappings(&t, 0), ==, 64);
+    g_assert(wait_memfd_uses(&t, 64, 0));
+    for (int i = 0; i < n; i += 7) {
+        bar_read(&t, i * PAGE, buf, PAGE);
+        g_assert(memcmp(buf, t.mem + (i % 4) * PAGE, PAGE) == 0);
+    }
+    g_assert_cmpint(prlimit(qtest_pid(t.qts), RLIMIT_NOFILE, &old, NULL), ==,
+                    0);
+    ctx_stop(&t);
+}
+
+/* Whether all of @buf is @byte */
+static bool all_bytes(const uint8_t *buf, size_t len, uint8_t byte)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != byte) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether "info mtree" shows a MemoryRegion named @name */
+static bool mtree_has(TestCtx *t, const char *name)
+{
+    g_autofree char *mtree = qtest_hmp(t->qts, "info mtree");
+
+    return strstr(mtree, name) != NULL;
+}
+
+/*
+ * Holes of the window: a guest write stays there (anonymous memory of
+ * the window) until a MAP or UNMAP of the range or a reset, after which
+ * it reads as zeroes; no byte of an unmapped file shows.
+ */
+static void test_window_holes(void)
+{
+    TestCtx t = { 0 };
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(VDEV_SLOT, 0) };
+    QVirtioPCIDevice *dev;
+    uint8_t before[PAGE], buf[PAGE], junk[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    memcpy(before, t.mem + PAGE, PAGE);
+    memset(junk, 0xee, sizeof(junk));
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0));
+    bar_write(&t, 0x10000, junk, PAGE);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert(memcmp(buf, junk, PAGE) == 0);
+
+    g_assert_cmphex(shmem_map(&t, 0, PAGE, 0x10000, PAGE, MAP_RW, t.memfd),
+                    ==, 0);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert(memcmp(buf, before, PAGE) == 0);
+    g_assert(memcmp(t.mem + PAGE, before, PAGE) == 0);
+    /* The window holds it: no MemoryRegion, no memory map change */
+    g_assert_true(mtree_has(&t, "shmem-0-window"));
+    g_assert_false(mtree_has(&t, "mapping-0x10000"));
+
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x10000, PAGE), ==, 0);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0));
+    g_assert(memcmp(t.mem + PAGE, before, PAGE) == 0);
+
+    /* A reset empties the whole window, mapped or not */
+    bar_write(&t, 0x20000, junk, PAGE);
+    g_assert_cmphex(shmem_map(&t, 0, PAGE, 0x10000, PAGE, MAP_RW, t.memfd),
+                    ==, 0);
+    dev = virtio_pci_new(t.pcibus, &addr);
+    g_assert_nonnull(dev);
+    qvirtio_pci_device_enable(dev);
+    qvirtio_start_device(&dev->vdev);
+    qvirtio_reset(&dev->vdev);
+    g_assert_cmpint(count_mappings(&t, 0), ==, 0);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0));
+    bar_read(&t, 0x20000, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0));
+    g_assert(wait_memfd_released(&t));
+    qvirtio_pci_device_disable(dev);
+    g_free(dev->pdev);
+    g_free(dev);
+    ctx_stop(&t);
+}
+
+/*
+ * A read-only mapping is a MemoryRegion above the window: over a hole the
+ * guest wrote, it shows the file, drops the guest's writes, and leaves
+ * zeroes when it goes
+ */
+static void test_window_read_only_over_hole(void)
+{
+    TestCtx t = { 0 };
+    uint8_t before[PAGE], buf[PAGE], junk[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    memcpy(before, t.mem + 3 * PAGE, PAGE);
+    memset(junk, 0xee, sizeof(junk));
+    bar_write(&t, 0, junk, PAGE);
+    g_assert_cmphex(shmem_map(&t, 0, 3 * PAGE, 0, PAGE, 0, t.memfd), ==, 0);
+    g_assert_true(mtree_has(&t, "mapping-0x0"));
+    bar_read(&t, 0, buf, PAGE);
+    g_assert(memcmp(buf, before, PAGE) == 0);
+    memset(junk, 0x55, sizeof(junk));
+    bar_write(&t, 0, junk, PAGE);
+    bar_read(&t, 0, buf, PAGE);
+    g_assert(memcmp(buf, before, PAGE) == 0);
+    g_assert(memcmp(t.mem + 3 * PAGE, before, PAGE) == 0);
+
+    g_assert_cmphex(shmem_unmap(&t, 0, 0, PAGE), ==, 0);
+    bar_read(&t, 0, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0));
+    g_assert(wait_memfd_released(&t));
+    ctx_stop(&t);
+}
+
+/*
+ * x-shmem-window=off: every mapping is a MemoryRegion that keeps its fd,
+ * and holes are holes: guest writes there go nowhere
+ */
+static void test_window_off(void)
+{
+    TestCtx t = { .extra_args = "-global virtio-device.x-shmem-window=off" };
+    uint8_t buf[PAGE], junk[PAGE];
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    memset(junk, 0xee, sizeof(junk));
+    bar_write(&t, 0x10000, junk, PAGE);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0) || all_bytes(buf, PAGE, 0xff));
+
+    g_assert_cmphex(shmem_map(&t, 0, PAGE, 0x10000, PAGE, MAP_RW, t.memfd),
+                    ==, 0);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert(memcmp(buf, t.mem + PAGE, PAGE) == 0);
+    g_assert_false(mtree_has(&t, "shmem-0-window"));
+    g_assert_true(mtree_has(&t, "mapping-0x10000"));
+    g_assert(wait_memfd_uses(&t, 1, 1));
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x10000, PAGE), ==, 0);
+    g_assert(wait_memfd_released(&t));
     ctx_stop(&t);
 }
 
@@ -1033,11 +1214,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem/bad-map", test_bad_map);
     qtest_add_func("/vhost-user-shmem/many-mappings", test_many_mappings);
     qtest_add_func("/vhost-user-shmem/out-of-fds", test_out_of_fds);
-    if (g_test_slow()) {
-        /* Minutes: every map re-renders a memory map of thousands */
-        qtest_add_func("/vhost-user-shmem/memory-map-full",
-                       test_memory_map_full);
-    }
+    qtest_add_func("/vhost-user-shmem/fill-region", test_fill_region);
+    qtest_add_func("/vhost-user-shmem/window/no-fds", test_window_no_fds);
+    qtest_add_func("/vhost-user-shmem/window/holes", test_window_holes);
+    qtest_add_func("/vhost-user-shmem/window/read-only-over-hole",
+                   test_window_read_only_over_hole);
+    qtest_add_func("/vhost-user-shmem/window/off", test_window_off);
     qtest_add_func("/vhost-user-shmem/mem-table", test_mem_table);
     qtest_add_data_func("/vhost-user-shmem/not-offered/vhost-user-rng-pci",
                         "vhost-user-rng-pci", test_other_device);

@@ -1666,9 +1666,15 @@ void vu_test_count_memfd_uses(pid_t pid, const char *memfd_name,
 
     g_assert_true(g_file_get_contents(maps_path, &contents, NULL, NULL));
     lines = g_strsplit(contents, "\n", -1);
+    /* In pages: the kernel merges neighbouring mappings of one file */
     *maps = 0;
     for (int i = 0; lines[i]; i++) {
-        *maps += strstr(lines[i], pattern) != NULL;
+        unsigned long start, end;
+
+        if (strstr(lines[i], pattern) &&
+            sscanf(lines[i], "%lx-%lx", &start, &end) == 2) {
+            *maps += (end - start) / qemu_real_host_page_size();
+        }
     }
 
     dir = g_dir_open(fd_path, 0, NULL);

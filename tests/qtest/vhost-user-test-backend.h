@@ -374,7 +374,7 @@ int vu_test_backend_backend_request(VuTestBackend *b, uint32_t request,
                                     unsigned int timeout_ms, uint64_t *reply);
 
 /*
- * How many host mappings (@maps) and open fds (@fds) process @pid holds of
+ * How many pages (@maps) and open fds (@fds) process @pid maps and holds of
  * memfds whose name contains @memfd_name: what the front-end still keeps
  * of a test's memfds after unmaps, resets and disconnects.
  */

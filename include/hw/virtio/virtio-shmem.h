@@ -4,8 +4,20 @@
  * A device owns one VirtioSharedMemory per shared memory region id (shmid):
  * a container MemoryRegion the size of the region, which the transport
  * exposes to the guest.  Each file descriptor a backend maps into a region
- * is a VirtioSharedMemoryMapping owning a RAM MemoryRegion made from the
- * fd and placed as a subregion of the container.
+ * is a VirtioSharedMemoryMapping.
+ *
+ * Writable mappings go into the region's window: one RAM MemoryRegion over
+ * the whole region whose host memory is reserved up front, where a mapping
+ * is an mmap() of the fd over its part.  A MAP or UNMAP then changes host
+ * page tables only, never the memory map of the guest, so it costs the
+ * same with 16 mappings live as with 60,000.  Where nothing is mapped the
+ * window holds anonymous memory: zeroes, and whatever the guest wrote
+ * there since the last MAP or UNMAP of that range.
+ *
+ * Read-only mappings, and all mappings of a device with x-shmem-window=off,
+ * own a RAM MemoryRegion made from the fd with memory_region_init_ram_from_fd()
+ * and placed as a subregion above the window: a guest write to them is
+ * dropped, which a host mapping without PROT_WRITE could not do.
  *
  * Copyright (c) 2026 The QEMU fork developers
  *
@@ -37,6 +49,8 @@ struct VirtioSharedMemoryMapping {
     uint64_t len;
     uint64_t fd_offset;
     bool writable;
+    /* In the window: no MemoryRegion, and QEMU keeps no fd */
+    bool in_window;
     MemoryRegion mr;
     /* [shm_offset, shm_offset + len - 1], in the region's tree */
     IntervalTreeNode node;
@@ -57,7 +71,12 @@ struct VirtioSharedMemory {
     VirtIODevice *vdev;
     uint8_t shmid;
     MemoryRegion mr;
+    /* NULL with x-shmem-window=off, or when it cannot be reserved */
+    void *window;
+    MemoryRegion window_mr;
     unsigned int nr_mappings;
+    /* How many mappings are in the window */
+    unsigned int nr_in_window;
     /* Sorted by shm_offset, never overlapping: in order, and for lookups */
     QTAILQ_HEAD(, VirtioSharedMemoryMapping) mappings;
     IntervalTreeRoot tree;
@@ -115,7 +134,10 @@ void virtio_shmem_unmap_all(VirtIODevice *vdev);
 /* Drop the regions themselves, at unrealize */
 void virtio_shmem_cleanup(VirtIODevice *vdev);
 
-/* Whether @mr is the memory of a mapping (what vhost memory tables skip) */
+/*
+ * Whether @mr is the memory of a mapping or a window (what vhost memory
+ * tables skip)
+ */
 bool virtio_shmem_is_mapping(MemoryRegion *mr);
 
 #endif
