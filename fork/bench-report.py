@@ -105,8 +105,8 @@ def part1(r, qtest, kvm, same):
         r.out("  back-end on CPU %d; QEMU and the floor's peer on CPU %d" %
               (qtest["cpu_backend"], qtest["cpu_peer"]))
     med = pairs_table(r, qtest, floor)
-    r.out("  (each request is answered after its memory commit: MAP and "
-          "UNMAP each include one)")
+    r.out("  (writable mappings: each request is answered once the host "
+          "mapping in the region's window changed; no memory commit)")
     inter = qtest.get("interleaved")
     if inter:
         r.out("  floor and QEMU (0 live) in turn, %d rounds of %d pairs: "
@@ -361,7 +361,8 @@ def refusals(r, run):
         r.out("  QEMU out of file descriptors: skipped (%s)" % fd["skipped"])
     elif fd:
         r.out("  QEMU out of file descriptors (soft RLIMIT_NOFILE lowered to "
-              "%d): %d more mapped, then %s; %d live after, data %s; "
+              "%d): %d more read-only mapped, then %s; %d live after, "
+              "data %s; "
               "maps again once the limit is back: %s" %
               (fd["soft_limit"], fd["mapped_before_refusal"],
                "refused" if fd["refused_by_qemu"] else "NOT refused",

@@ -160,7 +160,7 @@ static uint64_t virtio_shmem_max_map_count(void)
 
     if (!g_file_get_contents("/proc/sys/vm/max_map_count", &text, NULL,
                              NULL) ||
-        qemu_strtou64(text, NULL, 10, &value) < 0) {
+        qemu_strtou64(g_strstrip(text), NULL, 10, &value) < 0) {
         return UINT64_MAX;
     }
     return value;

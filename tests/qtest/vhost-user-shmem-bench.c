@@ -459,9 +459,13 @@ static char *qemu_query_accel(QTestState *qts)
     return g_strdup(kvm ? "kvm" : opt_accel ? opt_accel : "qtest");
 }
 
+/* The device as a virtio driver sees it, its BARs mapped by qemu_start() */
+static QVirtioPCIDevice *qemu_vdev;
+
 static VuQemu *qemu_start(void)
 {
     g_autofree char *accel = NULL;
+    QPCIAddress addr = { 0 };
     uint64_t bar_size;
     VuQemu *q;
 
@@ -473,6 +477,14 @@ static VuQemu *qemu_start(void)
     pin_process(qtest_pid(q->qts), cpu_peer);
     qemu_accel = qemu_query_accel(q->qts);
 
+    /*
+     * The virtio BARs first (run_reset() needs them): a big shared memory
+     * BAR may leave no room after it in the window libqos allocates from
+     */
+    addr.devfn = q->pdev->devfn;
+    qemu_vdev = virtio_pci_new(q->pcibus, &addr);
+    g_assert_nonnull(qemu_vdev);
+    qvirtio_pci_device_enable(qemu_vdev);
     /* What a guest driver does: the BAR in guest physical memory */
     q->bar = qpci_iomap(q->pdev, SHMEM_BAR, &bar_size);
     g_assert_cmphex(bar_size, ==, region_size);
@@ -553,6 +565,16 @@ static uint64_t probe_offset(void)
 static int max_live(void)
 {
     return (region_size / page - 1) / (opt_dense ? 1 : 2);
+}
+
+/*
+ * How many mappings the capacity run may make: with --dense, the probe
+ * page too (live_offset(max_live()) is the probe page), once the MAP+UNMAP
+ * timings are done
+ */
+static int max_capacity(void)
+{
+    return opt_dense ? region_size / page : max_live();
 }
 
 /* The guest reads mapping @i through the BAR as the memfd has it */
@@ -741,16 +763,13 @@ static void qemu_raise_nofile(VuQemu *q)
  */
 static QDict *run_reset(VuQemu *q, int live, int fds0)
 {
-    QPCIAddress addr = { .devfn = q->pdev->devfn };
     pid_t pid = qtest_pid(q->qts);
-    QVirtioPCIDevice *dev = virtio_pci_new(q->pcibus, &addr);
+    QVirtioPCIDevice *dev = qemu_vdev;
     QDict *d = qdict_new();
     int64_t t0, t1, t2;
     int count;
 
-    g_assert_nonnull(dev);
     /* Not qvirtio_start_device(): it resets the device first */
-    qvirtio_pci_device_enable(dev);
     t0 = now_ns();
     qvirtio_reset(&dev->vdev);
     t1 = now_ns();
@@ -770,12 +789,15 @@ static QDict *run_reset(VuQemu *q, int live, int fds0)
     qvirtio_pci_device_disable(dev);
     g_free(dev->pdev);
     g_free(dev);
+    qemu_vdev = NULL;
     return d;
 }
 
 /*
- * Resources running out: QEMU holds an fd per mapping, so lower its soft
- * RLIMIT_NOFILE to a few above what it has open, map until QEMU refuses,
+ * Resources running out: QEMU holds an fd per read-only mapping (writable
+ * ones go into the region's window and keep none), so lower its soft
+ * RLIMIT_NOFILE to a few above what it has open, map read-only until QEMU
+ * refuses,
  * check that it lost nothing and keeps running, and put the limit back.
  * *@live counts the mappings made meanwhile.
  */
@@ -802,8 +824,7 @@ static QDict *run_fd_exhaustion(VuQemu *q, int memfd, int *live)
     for (int k = 0; k < 64 && *live < max_live() - 1; k++) {
         refusal = vu_shmem_map_errno(&q->dev, SHMID,
                                      (*live % MEMFD_PAGES) * page,
-                                     live_offset(*live), page,
-                                     VHOST_USER_FLAG_MAP_RW, memfd);
+                                     live_offset(*live), page, 0, memfd);
         if (refusal) {
             break;
         }
@@ -819,7 +840,7 @@ static QDict *run_fd_exhaustion(VuQemu *q, int memfd, int *live)
     g_assert_cmpint(prlimit(pid, RLIMIT_NOFILE, &old, NULL), ==, 0);
     ok = refusal == -EREMOTEIO && count == *live && data;
     printf("Out of file descriptors (soft limit %d in QEMU): %d more "
-           "mapped, then %s; %d mappings live, data %s\n",
+           "read-only mapped, then %s; %d mappings live, data %s\n",
            (int)low.rlim_cur, *live - before,
            refusal == -EREMOTEIO ? "refused by QEMU" :
            refusal ? strerror(-refusal) : "NOT REFUSED", count,
@@ -832,8 +853,7 @@ static QDict *run_fd_exhaustion(VuQemu *q, int memfd, int *live)
 
     /* And it maps again once it can */
     again = vu_shmem_map_errno(&q->dev, SHMID, (*live % MEMFD_PAGES) * page,
-                               live_offset(*live), page,
-                               VHOST_USER_FLAG_MAP_RW, memfd);
+                               live_offset(*live), page, 0, memfd);
     if (!again) {
         (*live)++;
     }
@@ -1042,8 +1062,8 @@ static void run_qemu(QDict *out, int memfd)
     QList *results = qlist_new();
     QList *curve = qlist_new();
     QDict *cap = qdict_new();
-    int target = MIN(MAX(opt_capacity, 0), max_live());
-    g_autofree int64_t *times = g_new0(int64_t, max_live() + 1);
+    int target = MIN(MAX(opt_capacity, 0), max_capacity());
+    g_autofree int64_t *times = g_new0(int64_t, max_capacity() + 1);
     VuQemu *q = qemu_start();
     QListEntry *e;
     int live = 0, err = 0, slots, fds0, vmas0;
@@ -1073,6 +1093,7 @@ static void run_qemu(QDict *out, int memfd)
     QLIST_FOREACH_ENTRY(levels, e) {
         int want = qnum_get_int(qobject_to(QNum, qlist_entry_obj(e)));
         g_autofree char *what = g_strdup_printf("QEMU, %d live", want);
+        int64_t rss;
         QDict *d;
 
         if (want > live) {
@@ -1089,6 +1110,11 @@ static void run_qemu(QDict *out, int memfd)
             printf("(mapped %d live mappings in %.1f s, %.1f s from none)\n",
                    want, (now_ns() - t0) / 1e9, created_ns / 1e9);
         }
+        /*
+         * Before the query: its reply for thousands of mappings leaves
+         * megabytes of freed heap that glibc keeps until a trim
+         */
+        rss = live ? proc_rss_kib(qtest_pid(q->qts)) : 0;
         g_assert_cmpint(qemu_count_mappings(q), ==, live);
         d = time_pairs(&q->dev, memfd, probe_offset(), opt_iterations,
                        opt_level_budget, &err);
@@ -1102,8 +1128,6 @@ static void run_qemu(QDict *out, int memfd)
         qdict_put_int(d, "live", live);
         qdict_put_int(d, "created_ns", created_ns);
         if (live) {
-            int64_t rss = proc_rss_kib(qtest_pid(q->qts));
-
             qdict_put(d, "rss_per_mapping_kib",
                       qnum_from_double((double)(rss - rss0) / live));
             printf("  QEMU RSS %" PRId64 " KiB, %.2f KiB more per "
@@ -1117,14 +1141,14 @@ static void run_qemu(QDict *out, int memfd)
         qlist_append(results, d);
         if (live == opt_refuse_at) {
             qdict_put(out, "refusals", run_refusals(q, memfd, live));
+            qdict_put(out, "fd_exhaustion",
+                      run_fd_exhaustion(q, memfd, &live));
             refused_done = true;
         }
     }
     qdict_put(out, "levels", results);
     if (!dead && !refused_done && live > 0) {
         qdict_put(out, "refusals", run_refusals(q, memfd, live));
-    }
-    if (!dead && live > 0) {
         qdict_put(out, "fd_exhaustion", run_fd_exhaustion(q, memfd, &live));
     }
 

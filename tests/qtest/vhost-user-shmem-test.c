@@ -12,6 +12,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "libqtest.h"
 #include "qemu/host-utils.h"
 #include <sys/resource.h>
@@ -872,6 +873,84 @@ static bool all_bytes(const uint8_t *buf, size_t len, uint8_t byte)
     return true;
 }
 
+/* How many memory areas process @pid has (lines of /proc/PID/maps) */
+static int count_vmas(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    g_autofree char *text = NULL;
+    int n = 0;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    for (const char *p = text; *p; p++) {
+        n += *p == '\n';
+    }
+    return n;
+}
+
+/*
+ * At the host's limit of memory mappings (vm.max_map_count), QEMU refuses
+ * a MAP itself, before the kernel would, keeping a reserve for the rest of
+ * QEMU; nothing mapped is lost, and an UNMAP still goes through.  Needs a
+ * limit that 62,000 mappings reach: skipped where the sysctl is higher.
+ */
+static void test_vma_limit(void)
+{
+    TestCtx t = { 0 };
+    /* With region 2 after it, the BAR is 256 MiB: what libqos can place */
+    uint64_t region_size = 248 * 1024 * 1024ULL, bar_size;
+    int pages = region_size / PAGE, n, vmas;
+    g_autofree char *sysctl = NULL;
+    uint64_t max_map_count;
+    uint8_t buf[PAGE];
+    QPCIBar bar;
+
+    g_assert_true(g_file_get_contents("/proc/sys/vm/max_map_count", &sysctl,
+                                      NULL, NULL));
+    g_assert_cmpint(qemu_strtou64(g_strstrip(sysctl), NULL, 10,
+                                  &max_map_count), ==, 0);
+    ctx_start_sized(&t, true, region_size);
+    vmas = count_vmas(qtest_pid(t.qts));
+    /* QEMU refuses 4096 areas before the limit */
+    if (vmas + pages + 4096 < max_map_count) {
+        g_autofree char *why = g_strdup_printf(
+            "vm.max_map_count is %" PRIu64 ": %d mappings cannot reach it",
+            max_map_count, pages);
+
+        g_test_skip(why);
+        ctx_stop(&t);
+        return;
+    }
+    qpci_device_enable(t.pdev);
+    bar = qpci_iomap(t.pdev, SHMEM_BAR, &bar_size);
+    for (n = 0; n < pages; n++) {
+        /* Pages 0 and 2 of the memfd in turn: the kernel cannot merge them */
+        if (shmem_map(&t, 0, (n % 2) * 2 * PAGE, n * PAGE, PAGE, MAP_RW,
+                      t.memfd)) {
+            break;
+        }
+    }
+    vmas = count_vmas(qtest_pid(t.qts));
+    g_test_message("refused after %d mappings, with %d memory areas of "
+                   "%" PRIu64, n, vmas, max_map_count);
+    g_assert_cmpint(n, >, 1000);
+    g_assert_cmpint(n, <, pages);
+    /* The refusal was QEMU's own: it kept its reserve */
+    g_assert_cmpint(vmas + 2048, <=, max_map_count);
+    g_assert_cmpint(count_mappings(&t, 0), ==, n);
+    assert_alive(&t);
+    for (int i = 0; i < n; i += n / 7) {
+        qtest_memread(t.qts, bar.addr + i * PAGE, buf, PAGE);
+        g_assert(memcmp(buf, t.mem + (i % 2) * 2 * PAGE, PAGE) == 0);
+    }
+
+    /* An UNMAP still goes through at the limit */
+    g_assert_cmphex(shmem_unmap(&t, 0, PAGE, PAGE), ==, 0);
+    qtest_memread(t.qts, bar.addr + PAGE, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0));
+    g_assert_cmpint(count_mappings(&t, 0), ==, n - 1);
+    ctx_stop(&t);
+}
+
 /* Whether "info mtree" shows a MemoryRegion named @name */
 static bool mtree_has(TestCtx *t, const char *name)
 {
@@ -1220,6 +1299,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem/window/read-only-over-hole",
                    test_window_read_only_over_hole);
     qtest_add_func("/vhost-user-shmem/window/off", test_window_off);
+    qtest_add_func("/vhost-user-shmem/vma-limit", test_vma_limit);
     qtest_add_func("/vhost-user-shmem/mem-table", test_mem_table);
     qtest_add_data_func("/vhost-user-shmem/not-offered/vhost-user-rng-pci",
                         "vhost-user-rng-pci", test_other_device);
