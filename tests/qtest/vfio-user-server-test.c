@@ -2179,7 +2179,10 @@ out:
 /*
  * A BAR whose layout changes: vhost-user-test-device-pci, whose back-end
  * (libvhost-user in a thread of the test) maps memfds into its shared
- * memory region, BAR 2.
+ * memory region, BAR 2, each a MemoryRegion of its own with
+ * x-shmem-window=off.  (With the window, the default, writable mappings
+ * are host mappings inside one RAM region without an fd: never offered,
+ * always reached by message.)
  */
 #define SHMEM_BAR               2
 #define SHMEM_SIZE              (1024 * 1024)
@@ -2221,7 +2224,8 @@ static void test_sparse_layout_change(void)
                            "-chardev socket,id=chr0,path=%%s "
                            "-device vhost-user-test-device-pci,id=dev0,"
                            "chardev=chr0,virtio-id=27,num_vqs=1,"
-                           "config_size=16 -object '%s'", obj);
+                           "config_size=16,x-shmem-window=off "
+                           "-object '%s'", obj);
     q = vu_qemu_start_args(args, sizes, ARRAY_SIZE(sizes));
     t.qts = q->qts;
 
