@@ -17,15 +17,30 @@
 #include "qapi/error.h"
 #include "qapi/qapi-commands-virtio.h"
 
-static VirtioShmemRegion *virtio_shmem_region_info(VirtioSharedMemory *shmem)
+/* Which mappings of each region to list */
+typedef struct VirtioShmemQuery {
+    uint64_t from;
+    uint32_t max;
+    VirtioShmemInfoList **tail;
+} VirtioShmemQuery;
+
+static VirtioShmemRegion *virtio_shmem_region_info(VirtioSharedMemory *shmem,
+                                                   VirtioShmemQuery *query)
 {
     VirtioShmemRegion *region = g_new0(VirtioShmemRegion, 1);
     VirtioShmemMappingList **tail = &region->mappings;
+    /* The first mapping that ends past @from: O(log n) */
+    IntervalTreeNode *node = interval_tree_iter_first(&shmem->tree,
+                                                      query->from,
+                                                      UINT64_MAX);
     VirtioSharedMemoryMapping *m;
+    uint32_t listed = 0;
 
     region->shmid = shmem->shmid;
     region->size = memory_region_size(&shmem->mr);
-    QTAILQ_FOREACH(m, &shmem->mappings, next) {
+    region->nr_mappings = shmem->nr_mappings;
+    for (m = node ? container_of(node, VirtioSharedMemoryMapping, node) : NULL;
+         m && listed < query->max; m = QTAILQ_NEXT(m, next), listed++) {
         VirtioShmemMapping *info = g_new0(VirtioShmemMapping, 1);
 
         info->shm_offset = m->shm_offset;
@@ -39,7 +54,7 @@ static VirtioShmemRegion *virtio_shmem_region_info(VirtioSharedMemory *shmem)
 
 static int virtio_shmem_query_dev(Object *obj, void *opaque)
 {
-    VirtioShmemInfoList ***tail = opaque;
+    VirtioShmemQuery *query = opaque;
     VirtioShmemRegionList **regions;
     VirtioSharedMemory *shmem;
     VirtioShmemInfo *info;
@@ -61,24 +76,33 @@ static int virtio_shmem_query_dev(Object *obj, void *opaque)
         g_strdup(error_get_pretty(vdev->shmem_migration_blocker));
     regions = &info->regions;
     QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
-        QAPI_LIST_APPEND(regions, virtio_shmem_region_info(shmem));
+        QAPI_LIST_APPEND(regions, virtio_shmem_region_info(shmem, query));
     }
-    QAPI_LIST_APPEND(*tail, info);
+    QAPI_LIST_APPEND(query->tail, info);
     return 0;
 }
 
-VirtioShmemInfoList *qmp_x_query_virtio_shmem(Error **errp)
+VirtioShmemInfoList *qmp_x_query_virtio_shmem(bool has_from, uint64_t from,
+                                              bool has_max_mappings,
+                                              uint32_t max_mappings,
+                                              Error **errp)
 {
-    VirtioShmemInfoList *list = NULL, **tail = &list;
+    VirtioShmemInfoList *list = NULL;
+    VirtioShmemQuery query = {
+        .from = has_from ? from : 0,
+        .max = has_max_mappings ? max_mappings : UINT32_MAX,
+        .tail = &list,
+    };
 
     object_child_foreach_recursive(object_get_root(), virtio_shmem_query_dev,
-                                   &tail);
+                                   &query);
     return list;
 }
 
 void hmp_virtio_shmem(Monitor *mon, const QDict *qdict)
 {
-    g_autoptr(VirtioShmemInfoList) list = qmp_x_query_virtio_shmem(NULL);
+    g_autoptr(VirtioShmemInfoList) list =
+        qmp_x_query_virtio_shmem(false, 0, false, 0, NULL);
     VirtioShmemInfoList *dev;
 
     if (!list) {
@@ -92,8 +116,9 @@ void hmp_virtio_shmem(Monitor *mon, const QDict *qdict)
         for (region = dev->value->regions; region; region = region->next) {
             VirtioShmemMappingList *m;
 
-            monitor_printf(mon, "  shmid %u: size 0x%" PRIx64 "\n",
-                           region->value->shmid, region->value->size);
+            monitor_printf(mon, "  shmid %u: size 0x%" PRIx64 ", %u mappings\n",
+                           region->value->shmid, region->value->size,
+                           region->value->nr_mappings);
             for (m = region->value->mappings; m; m = m->next) {
                 monitor_printf(mon, "    0x%016" PRIx64 "-0x%016" PRIx64
                                " fd_offset 0x%" PRIx64 " %s\n",

@@ -197,6 +197,52 @@ static int count_mappings(TestCtx *t, uint8_t shmid)
     return count;
 }
 
+/*
+ * x-query-virtio-shmem with @from and @max_mappings when not negative: the
+ * region @shmid's nr-mappings, and the shm-offset of each mapping listed
+ * in @offsets (up to @max of them); returns how many were listed
+ */
+static int query_page(TestCtx *t, int64_t from, int64_t max_mappings,
+                      uint8_t shmid, int *nr_mappings, uint64_t *offsets,
+                      int max)
+{
+    QDict *args = qdict_new();
+    QDict *resp;
+    QList *devs;
+    QListEntry *e, *me;
+    int listed = -1;
+
+    if (from >= 0) {
+        qdict_put_int(args, "from", from);
+    }
+    if (max_mappings >= 0) {
+        qdict_put_int(args, "max-mappings", max_mappings);
+    }
+    resp = qtest_qmp(t->qts, "{'execute': 'x-query-virtio-shmem', "
+                     "'arguments': %p}", args);
+    devs = qdict_get_qlist(resp, "return");
+    g_assert_nonnull(devs);
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(qobject_to(QDict, qlist_peek(devs)),
+                                        "regions"), e) {
+        QDict *r = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_get_int(r, "shmid") != shmid) {
+            continue;
+        }
+        *nr_mappings = qdict_get_int(r, "nr-mappings");
+        listed = 0;
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(r, "mappings"), me) {
+            QDict *m = qobject_to(QDict, qlist_entry_obj(me));
+
+            g_assert_cmpint(listed, <, max);
+            offsets[listed++] = qdict_get_int(m, "shm-offset");
+        }
+    }
+    qobject_unref(resp);
+    g_assert_cmpint(listed, >=, 0);
+    return listed;
+}
+
 static void assert_alive(TestCtx *t)
 {
     QDict *resp = qtest_qmp(t->qts, "{'execute': 'query-status'}");
@@ -922,13 +968,32 @@ static void test_vma_limit(void)
     }
     qpci_device_enable(t.pdev);
     bar = qpci_iomap(t.pdev, SHMEM_BAR, &bar_size);
+    /*
+     * Pages 0 and 2 of the memfd in turn: the kernel cannot merge them.
+     * In batches of 1024 whose last request alone waits for its reply, until
+     * one is refused: 60,000 round trips would take long.
+     */
     for (n = 0; n < pages; n++) {
-        /* Pages 0 and 2 of the memfd in turn: the kernel cannot merge them */
-        if (shmem_map(&t, 0, (n % 2) * 2 * PAGE, n * PAGE, PAGE, MAP_RW,
-                      t.memfd)) {
+        VuTestMMap req = {
+            .fd_offset = (n % 2) * 2 * PAGE,
+            .shm_offset = n * PAGE,
+            .len = PAGE,
+            .flags = MAP_RW,
+        };
+        bool sync = n % 1024 == 1023 || n == pages - 1;
+        uint64_t reply = 0;
+
+        g_assert_cmpint(vu_test_backend_backend_request(
+                            t.be, VU_TEST_BACKEND_REQ_SHMEM_MAP, &req,
+                            sizeof(req), t.memfd, sync, TIMEOUT_MS, &reply),
+                        ==, 0);
+        if (reply) {
             break;
         }
     }
+    /* The requests are handled in order: the refused ones are the last */
+    g_assert_cmpint(query_page(&t, -1, 0, 0, &n, NULL, 0),
+                    ==, 0);
     vmas = count_vmas(qtest_pid(t.qts));
     g_test_message("refused after %d mappings, with %d memory areas of "
                    "%" PRIu64, n, vmas, max_map_count);
@@ -936,7 +1001,6 @@ static void test_vma_limit(void)
     g_assert_cmpint(n, <, pages);
     /* The refusal was QEMU's own: it kept its reserve */
     g_assert_cmpint(vmas + 2048, <=, max_map_count);
-    g_assert_cmpint(count_mappings(&t, 0), ==, n);
     assert_alive(&t);
     for (int i = 0; i < n; i += n / 7) {
         qtest_memread(t.qts, bar.addr + i * PAGE, buf, PAGE);
@@ -947,7 +1011,47 @@ static void test_vma_limit(void)
     g_assert_cmphex(shmem_unmap(&t, 0, PAGE, PAGE), ==, 0);
     qtest_memread(t.qts, bar.addr + PAGE, buf, PAGE);
     g_assert_true(all_bytes(buf, PAGE, 0));
-    g_assert_cmpint(count_mappings(&t, 0), ==, n - 1);
+    g_assert_cmpint(query_page(&t, -1, 0, 0, &vmas, NULL, 0),
+                    ==, 0);
+    g_assert_cmpint(vmas, ==, n - 1);
+    ctx_stop(&t);
+}
+
+/*
+ * x-query-virtio-shmem a page at a time: @from (mappings that end past
+ * it), @max-mappings (0: only the count), nr-mappings always the total
+ */
+static void test_query_pages(void)
+{
+    TestCtx t = { 0 };
+    uint64_t offsets[10];
+    int nr;
+
+    ctx_start(&t, true);
+    for (int i = 0; i < 10; i++) {
+        g_assert_cmphex(shmem_map(&t, 0, 0, i * 0x10000, PAGE, MAP_RW,
+                                  t.memfd), ==, 0);
+    }
+    g_assert_cmpint(query_page(&t, -1, -1, 0, &nr, offsets, 10), ==, 10);
+    g_assert_cmpint(nr, ==, 10);
+    g_assert_cmphex(offsets[9], ==, 0x90000);
+    g_assert_cmpint(query_page(&t, -1, 0, 0, &nr, offsets,
+                               0), ==, 0);
+    g_assert_cmpint(nr, ==, 10);
+    /* 0x30000's page ends before 0x32000: the page starts at 0x40000 */
+    g_assert_cmpint(query_page(&t, 0x32000, 3, 0,
+                               &nr, offsets, 3), ==, 3);
+    g_assert_cmpint(nr, ==, 10);
+    g_assert_cmphex(offsets[0], ==, 0x40000);
+    g_assert_cmphex(offsets[2], ==, 0x60000);
+    /* From inside a mapping: that mapping first */
+    g_assert_cmpint(query_page(&t, 0x40800, -1, 0, &nr, offsets, 10),
+                    ==, 6);
+    g_assert_cmphex(offsets[0], ==, 0x40000);
+    /* Past the last one: none listed, all counted */
+    g_assert_cmpint(query_page(&t, 0x100000, -1, 0, &nr, offsets, 10),
+                    ==, 0);
+    g_assert_cmpint(nr, ==, 10);
     ctx_stop(&t);
 }
 
@@ -1268,7 +1372,7 @@ static void test_hmp(void)
     ctx_start(&t, true);
     g_assert_cmphex(shmem_map(&t, 0, PAGE, 0x3000, PAGE, 0, t.memfd), ==, 0);
     out = qtest_hmp(t.qts, "info virtio-shmem");
-    g_assert_nonnull(strstr(out, "shmid 0: size 0x400000"));
+    g_assert_nonnull(strstr(out, "shmid 0: size 0x400000, 1 mappings"));
     g_assert_nonnull(strstr(out, "shmid 2: size 0x10000"));
     g_assert_nonnull(strstr(out, "0x0000000000003000-0x0000000000003fff"
                             " fd_offset 0x1000 ro"));
@@ -1300,6 +1404,7 @@ int main(int argc, char **argv)
                    test_window_read_only_over_hole);
     qtest_add_func("/vhost-user-shmem/window/off", test_window_off);
     qtest_add_func("/vhost-user-shmem/vma-limit", test_vma_limit);
+    qtest_add_func("/vhost-user-shmem/query-pages", test_query_pages);
     qtest_add_func("/vhost-user-shmem/mem-table", test_mem_table);
     qtest_add_data_func("/vhost-user-shmem/not-offered/vhost-user-rng-pci",
                         "vhost-user-rng-pci", test_other_device);
