@@ -294,11 +294,15 @@ static void virtio_shmem_empty_window(VirtioSharedMemory *shmem,
  * mmap() first where it changes nothing, so that most failures (a
  * read-only fd, a file that cannot be mapped, no memory) leave the window
  * as it was; then mremap() replaces the empty pages at once: the guest
- * sees either of them, never a hole.
+ * sees either of them, never a hole.  Some mappings cannot move there
+ * (hugetlbfs pages at an offset that is not a multiple of their size, a
+ * driver that refuses mremap()): *@unmovable says so, and the caller
+ * makes a MemoryRegion of the fd instead.
  */
 static bool virtio_shmem_window_map(VirtioSharedMemory *shmem, int fd,
                                     uint64_t fd_offset, uint64_t shm_offset,
-                                    uint64_t len, const char **reason)
+                                    uint64_t len, const char **reason,
+                                    bool *unmovable)
 {
     uint8_t *at = (uint8_t *)shmem->window + shm_offset;
     void *host = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
@@ -313,6 +317,7 @@ static bool virtio_shmem_window_map(VirtioSharedMemory *shmem, int fd,
     if (mremap(host, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at) ==
         MAP_FAILED) {
         *reason = "the mapping cannot be moved into the window";
+        *unmovable = true;
         munmap(host, len);
         /* The kernel may have unmapped the target already */
         virtio_shmem_empty_window(shmem, shm_offset, len);
@@ -330,15 +335,29 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
     g_autofree char *dev = NULL;
     g_autofree char *name = NULL;
     VirtioSharedMemoryMapping *m, *next;
-    const char *reason;
+    const char *reason = NULL;
     uint32_t ram_flags = RAM_SHARED;
     Error *local_err = NULL;
     bool in_window = shmem->window && writable;
+    bool unmovable = false;
 
-    if (!virtio_shmem_check_map(shmem, fd, fd_offset, shm_offset, len,
-                                in_window, &reason) ||
-        (in_window && !virtio_shmem_window_map(shmem, fd, fd_offset,
-                                               shm_offset, len, &reason))) {
+    if (virtio_shmem_check_map(shmem, fd, fd_offset, shm_offset, len,
+                               in_window, &reason) &&
+        in_window &&
+        !virtio_shmem_window_map(shmem, fd, fd_offset, shm_offset, len,
+                                 &reason, &unmovable) &&
+        unmovable) {
+        /* A MemoryRegion of its own, within the limits those have */
+        dev = virtio_shmem_dev_name(shmem->vdev);
+        trace_virtio_shmem_window_unmovable(dev, shmem->shmid, shm_offset,
+                                            len);
+        g_clear_pointer(&dev, g_free);
+        in_window = false;
+        reason = NULL;
+        virtio_shmem_check_map(shmem, fd, fd_offset, shm_offset, len, false,
+                               &reason);
+    }
+    if (reason) {
         dev = virtio_shmem_dev_name(shmem->vdev);
         trace_virtio_shmem_map_reject(dev, shmem->shmid, shm_offset, len,
                                       reason);

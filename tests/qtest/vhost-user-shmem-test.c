@@ -1153,6 +1153,47 @@ static void test_window_read_only_over_hole(void)
 }
 
 /*
+ * A writable mapping that the kernel cannot move into the window (2 MiB
+ * hugetlbfs pages at an offset that is not a multiple of 2 MiB) becomes a
+ * MemoryRegion of its own, and works.  Needs free 2 MiB huge pages:
+ * skipped without.
+ */
+static void test_window_unmovable(void)
+{
+    TestCtx t = { 0 };
+    uint64_t huge = 2 * 1024 * 1024;
+    uint8_t buf[PAGE];
+    uint8_t *mem = MAP_FAILED;
+    int fd = memfd_create("vhost-user-shmem-test-huge",
+                          MFD_CLOEXEC | MFD_HUGETLB);
+
+    if (fd >= 0 && ftruncate(fd, huge) == 0) {
+        mem = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (mem == MAP_FAILED) {
+        g_test_skip("no 2 MiB huge page to map (vm.nr_hugepages)");
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    memset(mem, 0x5a, huge);
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    g_assert_cmphex(shmem_map(&t, 0, 0, PAGE, huge, MAP_RW, fd), ==, 0);
+    g_assert_true(mtree_has(&t, "mapping-0x1000"));
+    bar_read(&t, PAGE, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0x5a));
+    memset(buf, 0xa5, PAGE);
+    bar_write(&t, PAGE, buf, PAGE);
+    g_assert_true(all_bytes(mem, PAGE, 0xa5));
+    g_assert_cmphex(shmem_unmap(&t, 0, PAGE, huge), ==, 0);
+    ctx_stop(&t);
+    munmap(mem, huge);
+    close(fd);
+}
+
+/*
  * x-shmem-window=off: every mapping is a MemoryRegion that keeps its fd,
  * and holes are holes: guest writes there go nowhere
  */
@@ -1403,6 +1444,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem/window/read-only-over-hole",
                    test_window_read_only_over_hole);
     qtest_add_func("/vhost-user-shmem/window/off", test_window_off);
+    qtest_add_func("/vhost-user-shmem/window/unmovable",
+                   test_window_unmovable);
     qtest_add_func("/vhost-user-shmem/vma-limit", test_vma_limit);
     qtest_add_func("/vhost-user-shmem/query-pages", test_query_pages);
     qtest_add_func("/vhost-user-shmem/mem-table", test_mem_table);
