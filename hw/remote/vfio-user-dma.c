@@ -415,6 +415,14 @@ void vfio_user_server_dma_free(VfioUserServerDma *dma)
 #define DMA_DEFAULT_TIMEOUT_MS 10000
 /* The main loop waits for a DMA reply with the BQL held: not for long. */
 #define DMA_MAX_TIMEOUT_MS 60000
+/*
+ * The main loop waits for a DMA reply anyway: poll for it rather than
+ * sleep, up to about what a reply with 1 MiB of data takes.  A sleep and
+ * the wake-up across CPUs that ends it can cost more than a whole small
+ * transfer, and the client pays for waking us up.
+ */
+#define DMA_DEFAULT_POLL_US 500
+#define DMA_MAX_POLL_US 1000000
 
 /*
  * Room for a client VM whose RAM comes in many pieces (hot-plugged DIMMs,
@@ -431,6 +439,11 @@ bool vfio_user_server_dma_options_apply(
     if (!options->timeout_ms || options->timeout_ms > DMA_MAX_TIMEOUT_MS) {
         error_setg(errp, "vfu: x-dma-timeout must be between 1 and %u",
                    DMA_MAX_TIMEOUT_MS);
+        return false;
+    }
+    if (options->poll_us > DMA_MAX_POLL_US) {
+        error_setg(errp, "vfu: x-dma-poll-us must be at most %u",
+                   DMA_MAX_POLL_US);
         return false;
     }
     if (!options->max_regions ||
@@ -461,6 +474,10 @@ bool vfio_user_server_dma_options_apply(
     if (vfu_set_dma_timeout(ctx, options->timeout_ms) < 0 ||
         vfu_set_recv_timeout(ctx, options->timeout_ms) < 0) {
         error_setg_errno(errp, errno, "vfu: Failed to set the DMA timeout");
+        return false;
+    }
+    if (vfu_set_dma_poll(ctx, options->poll_us) < 0) {
+        error_setg_errno(errp, errno, "vfu: Failed to set the DMA poll time");
         return false;
     }
     if (vfu_set_max_dma_regions(ctx, options->max_regions) < 0) {
@@ -595,6 +612,7 @@ void vfio_user_server_dma_add_properties(Object *obj,
     options->block = true;
     options->twin_socket = true;
     options->timeout_ms = DMA_DEFAULT_TIMEOUT_MS;
+    options->poll_us = DMA_DEFAULT_POLL_US;
     options->max_regions = DMA_DEFAULT_MAX_REGIONS;
     options->max_bounce_buffer_size = DMA_DEFAULT_MAX_BOUNCE_BUFFER_SIZE;
 
@@ -609,6 +627,10 @@ void vfio_user_server_dma_add_properties(Object *obj,
                    "Milliseconds to wait for the client's DMA reply, or for "
                    "the rest of a message it started "
                    "(1 to 60000, default 10000)");
+    dma_add_option(obj, options, "x-dma-poll-us", "uint32",
+                   dma_get_uint32, dma_set_uint32, &options->poll_us,
+                   "Microseconds to poll for the client's DMA reply before "
+                   "sleeping until it comes (0 to 1000000, default 500)");
     dma_add_option(obj, options, "max-dma-regions", "uint32",
                    dma_get_uint32, dma_set_uint32, &options->max_regions,
                    "DMA ranges the client may map at a time "

@@ -13,7 +13,12 @@
  * accessible RAM, the data of a DMA_WRITE request is received straight
  * into client memory, and the data of a DMA_READ reply is sent straight
  * from there.  The memory stays mapped (twin->ptr, held by twin->cache)
- * until the transfer is over.
+ * until the transfer is over.  The data of a large DMA_READ reply goes
+ * through a pipe: vmsplice() takes references to the pages of client
+ * memory, splice() hands them to the socket, and the one copy is the
+ * server's receive.  The server reads the pages as they are when it
+ * receives them, as a device reads memory when its DMA takes place; the
+ * references keep them alive even if the memory goes away meanwhile.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -26,12 +31,16 @@
 #include "qemu/atomic.h"
 #include "qemu/error-report.h"
 #include "qemu/lockable.h"
+#include "qemu/units.h"
 #include "qobject/qbool.h"
 #include "qobject/qdict.h"
 #include "qobject/qnum.h"
 #include "hw/vfio-user/proxy.h"
 #include "hw/vfio-user/dma.h"
 #include "hw/vfio-user/trace.h"
+
+/* The smallest data of a reply that goes through the pipe */
+#define VFIO_USER_TWIN_SPLICE_MIN (32 * KiB)
 
 static void vfio_user_twin_recv(void *opaque);
 static void vfio_user_twin_write(void *opaque);
@@ -97,6 +106,34 @@ bool vfio_user_twin_check_cap(VFIOUserProxy *proxy, QObject *qobj,
     return true;
 }
 
+/*
+ * The pipe for zero-copy replies, as large as a reply's data if the
+ * kernel lets us (smaller, it takes more rounds).  Without it, the data
+ * is copied.
+ */
+static void vfio_user_twin_pipe_open(VFIOUserProxy *proxy)
+{
+    VFIOUserTwin *twin = &proxy->twin;
+
+    if (pipe2(twin->pipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        return;
+    }
+    (void)fcntl(twin->pipe_fds[1], F_SETPIPE_SZ,
+                (int)MIN(proxy->local_max_xfer_size, INT_MAX));
+    twin->has_pipe = true;
+    twin->piped = 0;
+}
+
+static void vfio_user_twin_pipe_close(VFIOUserTwin *twin)
+{
+    if (twin->has_pipe) {
+        close(twin->pipe_fds[0]);
+        close(twin->pipe_fds[1]);
+        twin->has_pipe = false;
+        twin->piped = 0;
+    }
+}
+
 bool vfio_user_twin_setup(VFIOUserProxy *proxy, int *fds, int nfds,
                           Error **errp)
 {
@@ -147,6 +184,7 @@ bool vfio_user_twin_setup(VFIOUserProxy *proxy, int *fds, int nfds,
     qio_channel_set_name(QIO_CHANNEL(sioc), "vfio-user-twin");
 
     twin->buf = g_malloc(sizeof(VFIOUserDMARW) + proxy->local_max_xfer_size);
+    vfio_user_twin_pipe_open(proxy);
     WITH_QEMU_LOCK_GUARD(&proxy->lock) {
         if (proxy->state != VFIO_PROXY_CONNECTED) {
             error_setg(errp, "connection lost");
@@ -182,6 +220,7 @@ void vfio_user_twin_close(VFIOUserProxy *proxy)
         twin->ioc = NULL;
         vfio_user_twin_abort(proxy);
     }
+    vfio_user_twin_pipe_close(twin);
     g_free(twin->buf);
     twin->buf = NULL;
 }
@@ -270,6 +309,54 @@ static void vfio_user_twin_fail(VFIOUserProxy *proxy, Error *err)
 }
 
 /*
+ * Move data of the reply whose header (@head bytes) is sent: what is in
+ * the pipe to the socket, or if it is empty, more of the data at
+ * twin->ptr into the pipe.  Returns the bytes moved, QIO_CHANNEL_ERR_BLOCK
+ * if the socket is full, or -1 on error.
+ */
+static ssize_t vfio_user_twin_splice(VFIOUserProxy *proxy, size_t head,
+                                     Error **errp)
+{
+    VFIOUserTwin *twin = &proxy->twin;
+    int fd = QIO_CHANNEL_SOCKET(twin->ioc)->fd;
+    ssize_t ret;
+
+    if (twin->piped) {
+        do {
+            ret = splice(twin->pipe_fds[0], NULL, fd, NULL, twin->piped,
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        } while (ret < 0 && errno == EINTR);
+        if (ret > 0) {
+            twin->piped -= ret;
+            return ret;
+        }
+        if (ret < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return QIO_CHANNEL_ERR_BLOCK;
+        }
+        error_setg_errno(errp, ret < 0 ? errno : EPIPE,
+                         "cannot send a DMA reply");
+        return -1;
+    } else {
+        struct iovec iov = {
+            .iov_base = (char *)twin->ptr + (twin->done - head),
+            .iov_len = twin->buf->hdr.size - twin->done,
+        };
+
+        do {
+            ret = vmsplice(twin->pipe_fds[1], &iov, 1, SPLICE_F_NONBLOCK);
+        } while (ret < 0 && errno == EINTR);
+        if (ret <= 0) {
+            /* Memory the kernel cannot take references to: copy it. */
+            twin->no_splice = true;
+            return 0;
+        }
+        twin->done += ret;
+        twin->piped += ret;
+        return ret;
+    }
+}
+
+/*
  * Send the reply in twin->buf, with its data at twin->ptr if that is set.
  * Returns 1 once it is sent, 0 if the rest must wait for room in the
  * socket, -1 on error.
@@ -281,21 +368,30 @@ static int vfio_user_twin_send(VFIOUserProxy *proxy, Error **errp)
     size_t head = twin->ptr ? sizeof(VFIOUserDMARW) : hdr->size;
     ssize_t ret;
 
-    while (twin->done < hdr->size) {
+    while (twin->done < hdr->size || twin->piped) {
+        bool splice = twin->has_pipe && twin->ptr && !twin->no_splice &&
+                      hdr->size - head >= VFIO_USER_TWIN_SPLICE_MIN;
         struct iovec iov[2];
         size_t niov = 0;
 
-        if (twin->done < head) {
-            iov[niov].iov_base = (char *)hdr + twin->done;
-            iov[niov++].iov_len = head - twin->done;
-        }
-        if (hdr->size > head) {
-            size_t off = MAX(twin->done, head) - head;
+        if (twin->piped || (splice && twin->done >= head)) {
+            ret = vfio_user_twin_splice(proxy, head, errp);
+        } else {
+            if (twin->done < head) {
+                iov[niov].iov_base = (char *)hdr + twin->done;
+                iov[niov++].iov_len = head - twin->done;
+            }
+            if (hdr->size > head && !splice) {
+                size_t off = MAX(twin->done, head) - head;
 
-            iov[niov].iov_base = (char *)twin->ptr + off;
-            iov[niov++].iov_len = hdr->size - head - off;
+                iov[niov].iov_base = (char *)twin->ptr + off;
+                iov[niov++].iov_len = hdr->size - head - off;
+            }
+            ret = qio_channel_writev(twin->ioc, iov, niov, errp);
+            if (ret > 0) {
+                twin->done += ret;
+            }
         }
-        ret = qio_channel_writev(twin->ioc, iov, niov, errp);
         if (ret == QIO_CHANNEL_ERR_BLOCK) {
             if (!twin->sending) {
                 twin->sending = true;
@@ -308,7 +404,6 @@ static int vfio_user_twin_send(VFIOUserProxy *proxy, Error **errp)
         if (ret < 0) {
             return -1;
         }
-        twin->done += ret;
     }
     trace_vfio_user_twin_send(proxy->sockname, hdr->id, hdr->size,
                               hdr->error_reply);
@@ -317,6 +412,7 @@ static int vfio_user_twin_send(VFIOUserProxy *proxy, Error **errp)
         vfio_user_twin_unmap(twin, 0);
     }
     twin->done = 0;
+    twin->no_splice = false;
     if (twin->sending) {
         twin->sending = false;
         qio_channel_set_aio_fd_handler(twin->ioc, proxy->ctx,

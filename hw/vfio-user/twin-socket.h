@@ -41,6 +41,18 @@ typedef struct VFIOUserTwin {
      */
     MemoryRegionCache cache;
     void *ptr;
+
+    /*
+     * The data of a large DMA_READ reply goes from client memory to the
+     * socket through this pipe (vmsplice(), then splice()): the kernel
+     * takes references to the pages instead of copying them.  piped bytes
+     * of the reply (counted in done) are in the pipe, not yet in the
+     * socket.  Without the pipe, the data is copied.
+     */
+    bool has_pipe;
+    int pipe_fds[2];
+    size_t piped;
+    bool no_splice;             /* copy the rest of this reply's data */
 } VFIOUserTwin;
 
 /* The twin_socket capability: what we ask for, and the server's answer */

@@ -18,6 +18,9 @@
  *   msg-8byte  the same with the server's x-dma-block=off: the memory
  *              core's pieces of at most 8 bytes, a message each.  Very
  *              slow: 4 KiB and 64 KiB only (--slow-1m adds 1 MiB)
+ *   msg-sleep  msg with the server's x-dma-poll-us=0: the server sleeps
+ *              until each DMA reply comes instead of polling for it
+ *              (not measured unless --configs names it)
  *
  * The configurations are measured in turn, so that whatever else the
  * machine does weighs on all of them alike: all pairs start first, then
@@ -90,6 +93,8 @@ static const BenchConfig configs[] = {
     { "msg", "anonymous client RAM: DMA by message", NULL, NULL, false },
     { "msg-8byte", "anonymous client RAM, server x-dma-block=off",
       NULL, "\"x-dma-block\":false", true },
+    { "msg-sleep", "anonymous client RAM, server x-dma-poll-us=0",
+      NULL, "\"x-dma-poll-us\":0", false },
 };
 
 #define N_CONFIGS       ARRAY_SIZE(configs)
@@ -622,7 +627,8 @@ int main(int argc, char **argv)
           "nvme on a raw file there (say /dev/shm) instead of null-co",
           "DIR" },
         { "configs", 0, 0, G_OPTION_ARG_STRING, &opt_configs,
-          "configurations to run (fd,msg,msg-8byte)", "LIST" },
+          "configurations to run (fd,msg,msg-8byte,msg-sleep)",
+          "LIST" },
         { "json", 0, 0, G_OPTION_ARG_FILENAME, &opt_json,
           "write the figures there", "FILE" },
         { NULL }

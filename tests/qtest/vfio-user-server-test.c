@@ -1360,7 +1360,7 @@ static bool option_frozen(TestCtx *t, const char *name, QObject *value)
 static void test_options_frozen(void)
 {
     TestCtx t = { 0 };
-    uint64_t timeout;
+    uint64_t timeout, poll_us;
 
     ctx_init(&t);
     t.qts = qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=off "
@@ -1372,8 +1372,11 @@ static void test_options_frozen(void)
                       QOBJECT(qnum_from_uint(8192))) &&
         option_frozen(&t, "x-twin-socket", QOBJECT(qbool_from_bool(false))) &&
         option_frozen(&t, "x-dma-block", QOBJECT(qbool_from_bool(false))) &&
-        get_stat(&t, "x-dma-timeout", &timeout)) {
+        option_frozen(&t, "x-dma-poll-us", QOBJECT(qnum_from_uint(0))) &&
+        get_stat(&t, "x-dma-timeout", &timeout) &&
+        get_stat(&t, "x-dma-poll-us", &poll_us)) {
         check(timeout == 10000, "x-dma-timeout is %" PRIu64, timeout);
+        check(poll_us == 500, "x-dma-poll-us is %" PRIu64, poll_us);
     }
     teardown(&t);
 }
@@ -1631,6 +1634,8 @@ static void test_bad_options(void)
                       "x-dma-timeout must be between 1 and 60000");
     check_start_fails(t.sock, ",\"max-dma-regions\":0",
                       "max-dma-regions must be between 1 and 65535");
+    check_start_fails(t.sock, ",\"x-dma-poll-us\":1000001",
+                      "x-dma-poll-us must be at most 1000000");
     teardown(&t);
 }
 

@@ -18,6 +18,7 @@ typedef struct VfioUserServerDmaOptions {
     bool block;
     bool twin_socket;
     uint32_t timeout_ms;
+    uint32_t poll_us;
     uint32_t max_regions;
     uint64_t max_bounce_buffer_size;
     bool applied;       /* in use: no longer settable */
