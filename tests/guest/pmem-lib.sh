@@ -12,6 +12,7 @@
 #                              more options (--chunk-size...)
 #   pmem_backend_wait RE [S [N]]
 #                              wait for N lines of the back-end's log
+#   pmem_trace_wait RE [S [N]] the same for QEMU's trace events
 #   pmem_guest_script BODY [VAR=VALUE...]
 #                              $PMEM_DIR/guest.sh: settings and the VARs,
 #                              pmem-guest.sh, then the file BODY
@@ -155,21 +156,34 @@ pmem_backend_start() {
     pmem_backend_wait "waiting for the front-end" 10
 }
 
-# Waits until the current back-end's log has $3 (default 1) lines matching
-# the extended regex $1, for up to $2 seconds (default 30)
-pmem_backend_wait() {
+# pmem_file_wait FILE WHO RE [S [N]]: waits until FILE has N (default 1)
+# lines matching the extended regex RE, for up to S seconds (default 30);
+# WHO names the writer in the error
+pmem_file_wait() {
     # local: the wait loops that call pmem_poll, which may call this, keep
     # their own count
     local n
-    n=$(( ${2:-30} * 10 ))
+    n=$(( ${4:-30} * 10 ))
     while :; do
-        c=$(grep -c -E -- "$1" "$PMEM_BACKEND_LOG" 2>/dev/null || true)
-        [ "${c:-0}" -lt "${3:-1}" ] || break
+        c=$(grep -c -E -- "$3" "$1" 2>/dev/null || true)
+        [ "${c:-0}" -lt "${5:-1}" ] || break
         pmem_poll
         n=$((n - 1))
-        [ $n -gt 0 ] || pmem_die "the back-end did not say /$1/ in ${2:-30} s"
+        [ $n -gt 0 ] || pmem_die "$2 did not say /$3/ ${5:-1} times in ${4:-30} s"
         sleep 0.1
     done
+}
+
+# Waits until the current back-end's log has $3 (default 1) lines matching
+# the extended regex $1, for up to $2 seconds (default 30)
+pmem_backend_wait() {
+    pmem_file_wait "$PMEM_BACKEND_LOG" "the back-end" "$@"
+}
+
+# As pmem_backend_wait, for the trace events QEMU writes to
+# $PMEM_DIR/qemu-trace.log (pmem_qemu_args)
+pmem_trace_wait() {
+    pmem_file_wait "$PMEM_DIR/qemu-trace.log" "QEMU's trace" "$@"
 }
 
 # Waits for the back-end process to end; sets PMEM_BACKEND_STATUS
@@ -202,7 +216,8 @@ pmem_qemu_args() {
          "-device vhost-user-test-device-pci,id=pmem,chardev=vu,virtio-id=27,num_vqs=1,config_size=16" \
          "-chardev file,id=ctl,path=$PMEM_DIR/ctl.log,append=on,input-path=$PMEM_DIR/ctl.in" \
          "-serial chardev:ctl" \
-         "-qmp unix:$PMEM_DIR/qmp.sock,server=on,wait=off"
+         "-qmp unix:$PMEM_DIR/qmp.sock,server=on,wait=off" \
+         "-trace enable=vhost_user_base_connected,file=$PMEM_DIR/qemu-trace.log"
 }
 
 # Called by every loop that waits while the guest runs.  When boot.sh

@@ -93,7 +93,16 @@ pmem_ctl_expect needs-reset
 pmem_qemu_alive
 pmem_backend_start --chunk-size=8M
 pmem_backend_wait "the front-end connected" 30
-sleep 1
+# QEMU traces on each connection whether it starts the device again: not
+# on this one, since the guest has not reset the device yet.  The back-end
+# maps only when QEMU starts the device, so no mapping can follow.
+pmem_trace_wait "vhost_user_base_connected .* start [01]" 30 2
+last=$(grep -E "vhost_user_base_connected .* start [01]" \
+       "$PMEM_DIR/qemu-trace.log" | tail -n 1)
+case $last in
+*"start 0"*) guest_msg "QEMU's trace: ${last#*vhost_user_base_connected }" ;;
+*) pmem_die "QEMU started the device on the new back-end's connection: $last" ;;
+esac
 maps=$(pmem_qmp_mappings)
 [ "$maps" = none ] ||
     pmem_die "the new back-end mapped '$maps' before the guest reset the device"
