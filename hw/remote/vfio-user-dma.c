@@ -490,61 +490,67 @@ bool vfio_user_server_dma_options_apply(
 }
 
 /*
- * An option is a field of the options, settable until the server applies
- * them: a later qom-set fails rather than silently changing nothing.
+ * An option is a field of the options in the server object, settable until
+ * the server applies them: a later qom-set fails rather than silently
+ * changing nothing.  Class properties, so that -object help lists them.
  */
 typedef struct DmaOptionProperty {
-    VfioUserServerDmaOptions *options;
-    void *field;
+    ptrdiff_t options_offset;   /* of the options in the server object */
+    size_t field_offset;        /* of the option in the options */
 } DmaOptionProperty;
 
-static bool dma_option_settable(DmaOptionProperty *prop, const char *name,
-                                Error **errp)
+static void *dma_option_field(Object *obj, DmaOptionProperty *prop,
+                              const char *name, bool set, Error **errp)
 {
-    if (prop->options->applied) {
+    VfioUserServerDmaOptions *options =
+        (void *)((char *)obj + prop->options_offset);
+
+    if (set && options->applied) {
         error_setg(errp, "vfu: %s cannot change once the server runs", name);
-        return false;
+        return NULL;
     }
-    return true;
+    return (char *)options + prop->field_offset;
 }
 
 static void dma_get_bool(Object *obj, Visitor *v, const char *name,
                          void *opaque, Error **errp)
 {
-    DmaOptionProperty *prop = opaque;
-
-    visit_type_bool(v, name, prop->field, errp);
+    visit_type_bool(v, name, dma_option_field(obj, opaque, name, false, NULL),
+                    errp);
 }
 
 static void dma_set_bool(Object *obj, Visitor *v, const char *name,
                          void *opaque, Error **errp)
 {
-    DmaOptionProperty *prop = opaque;
-    bool value;
+    bool value, *field;
 
-    if (visit_type_bool(v, name, &value, errp) &&
-        dma_option_settable(prop, name, errp)) {
-        *(bool *)prop->field = value;
+    if (!visit_type_bool(v, name, &value, errp)) {
+        return;
+    }
+    field = dma_option_field(obj, opaque, name, true, errp);
+    if (field) {
+        *field = value;
     }
 }
 
 static void dma_get_uint32(Object *obj, Visitor *v, const char *name,
                            void *opaque, Error **errp)
 {
-    DmaOptionProperty *prop = opaque;
-
-    visit_type_uint32(v, name, prop->field, errp);
+    visit_type_uint32(v, name,
+                      dma_option_field(obj, opaque, name, false, NULL), errp);
 }
 
 static void dma_set_uint32(Object *obj, Visitor *v, const char *name,
                            void *opaque, Error **errp)
 {
-    DmaOptionProperty *prop = opaque;
-    uint32_t value;
+    uint32_t value, *field;
 
-    if (visit_type_uint32(v, name, &value, errp) &&
-        dma_option_settable(prop, name, errp)) {
-        *(uint32_t *)prop->field = value;
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    field = dma_option_field(obj, opaque, name, true, errp);
+    if (field) {
+        *field = value;
     }
 }
 
@@ -552,102 +558,115 @@ static void dma_set_uint32(Object *obj, Visitor *v, const char *name,
 static void dma_get_size(Object *obj, Visitor *v, const char *name,
                          void *opaque, Error **errp)
 {
-    DmaOptionProperty *prop = opaque;
-
-    visit_type_size(v, name, prop->field, errp);
+    visit_type_size(v, name, dma_option_field(obj, opaque, name, false, NULL),
+                    errp);
 }
 
 static void dma_set_size(Object *obj, Visitor *v, const char *name,
                          void *opaque, Error **errp)
 {
-    DmaOptionProperty *prop = opaque;
-    uint64_t value;
+    uint64_t value, *field;
 
-    if (visit_type_size(v, name, &value, errp) &&
-        dma_option_settable(prop, name, errp)) {
-        *(uint64_t *)prop->field = value;
+    if (!visit_type_size(v, name, &value, errp)) {
+        return;
+    }
+    field = dma_option_field(obj, opaque, name, true, errp);
+    if (field) {
+        *field = value;
     }
 }
 
-static void dma_release_option(Object *obj, const char *name, void *opaque)
+/* A statistic: @opaque is its offset in the object */
+static void dma_get_counter(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
 {
-    g_free(opaque);
+    visit_type_uint64(v, name, (uint64_t *)((char *)obj + (uintptr_t)opaque),
+                      errp);
 }
 
-static void dma_add_option(Object *obj, VfioUserServerDmaOptions *options,
-                           const char *name, const char *type,
-                           ObjectPropertyAccessor *get,
-                           ObjectPropertyAccessor *set, void *field,
-                           const char *description)
+void vfio_user_server_dma_options_init(VfioUserServerDmaOptions *options)
 {
-    DmaOptionProperty *prop = g_new(DmaOptionProperty, 1);
-
-    prop->options = options;
-    prop->field = field;
-    object_property_add(obj, name, type, get, set, dma_release_option, prop);
-    object_property_set_description(obj, name, description);
-}
-
-void vfio_user_server_dma_add_properties(Object *obj,
-                                         VfioUserServerDmaOptions *options,
-                                         VfioUserServerDmaStats *stats)
-{
-    const struct {
-        const char *name;
-        uint64_t *field;
-        const char *description;
-    } counters[] = {
-        { "x-dma-read-messages", &stats->read_messages,
-          "DMA_READ messages sent to the client" },
-        { "x-dma-write-messages", &stats->write_messages,
-          "DMA_WRITE messages sent to the client" },
-        { "x-dma-read-bytes", &stats->read_bytes,
-          "Bytes the device read by message" },
-        { "x-dma-write-bytes", &stats->write_bytes,
-          "Bytes the device wrote by message" },
-        { "x-dma-errors", &stats->errors,
-          "Device DMA accesses to client memory that failed" },
-    };
-
     options->block = true;
     options->twin_socket = true;
     options->timeout_ms = DMA_DEFAULT_TIMEOUT_MS;
     options->poll_us = DMA_DEFAULT_POLL_US;
     options->max_regions = DMA_DEFAULT_MAX_REGIONS;
     options->max_bounce_buffer_size = DMA_DEFAULT_MAX_BOUNCE_BUFFER_SIZE;
+}
 
-    dma_add_option(obj, options, "max-bounce-buffer-size", "size",
-                   dma_get_size, dma_set_size,
-                   &options->max_bounce_buffer_size,
+void vfio_user_server_dma_class_add_properties(ObjectClass *oc,
+                                               ptrdiff_t options_offset,
+                                               ptrdiff_t stats_offset)
+{
+#define DMA_OPTION(name_, type_, field_, description_) \
+    { name_, #type_, dma_get_##type_, dma_set_##type_, \
+      offsetof(VfioUserServerDmaOptions, field_), description_ }
+    static const struct {
+        const char *name;
+        const char *type;
+        ObjectPropertyAccessor *get, *set;
+        size_t offset;
+        const char *description;
+    } options[] = {
+        DMA_OPTION("max-bounce-buffer-size", size, max_bounce_buffer_size,
                    "Total size of the device's DMA bounce buffers for "
                    "client memory without an fd (default 4M, or the "
-                   "device's x-max-bounce-buffer-size if larger)");
-    dma_add_option(obj, options, "x-dma-timeout", "uint32",
-                   dma_get_uint32, dma_set_uint32, &options->timeout_ms,
+                   "device's x-max-bounce-buffer-size if larger)"),
+        DMA_OPTION("x-dma-timeout", uint32, timeout_ms,
                    "Milliseconds to wait for the client's DMA reply, or for "
                    "the rest of a message it started "
-                   "(1 to 60000, default 10000)");
-    dma_add_option(obj, options, "x-dma-poll-us", "uint32",
-                   dma_get_uint32, dma_set_uint32, &options->poll_us,
+                   "(1 to 60000, default 10000)"),
+        DMA_OPTION("x-dma-poll-us", uint32, poll_us,
                    "Microseconds to poll for the client's DMA reply before "
-                   "sleeping until it comes (0 to 1000000, default 500)");
-    dma_add_option(obj, options, "max-dma-regions", "uint32",
-                   dma_get_uint32, dma_set_uint32, &options->max_regions,
+                   "sleeping until it comes (0 to 1000000, default 500)"),
+        DMA_OPTION("max-dma-regions", uint32, max_regions,
                    "DMA ranges the client may map at a time "
-                   "(1 to 65535, default 1024)");
-    dma_add_option(obj, options, "x-twin-socket", "bool",
-                   dma_get_bool, dma_set_bool, &options->twin_socket,
+                   "(1 to 65535, default 1024)"),
+        DMA_OPTION("x-twin-socket", bool, twin_socket,
                    "Offer a second socket for DMA messages to clients that "
-                   "ask for one");
-    dma_add_option(obj, options, "x-dma-block", "bool",
-                   dma_get_bool, dma_set_bool, &options->block,
+                   "ask for one"),
+        DMA_OPTION("x-dma-block", bool, block,
                    "Move each device DMA in as few messages as possible "
-                   "(off: pieces of at most 8 bytes)");
+                   "(off: pieces of at most 8 bytes)"),
+    };
+#undef DMA_OPTION
+    static const struct {
+        const char *name;
+        size_t offset;
+        const char *description;
+    } counters[] = {
+        { "x-dma-read-messages",
+          offsetof(VfioUserServerDmaStats, read_messages),
+          "DMA_READ messages sent to the client" },
+        { "x-dma-write-messages",
+          offsetof(VfioUserServerDmaStats, write_messages),
+          "DMA_WRITE messages sent to the client" },
+        { "x-dma-read-bytes", offsetof(VfioUserServerDmaStats, read_bytes),
+          "Bytes the device read by message" },
+        { "x-dma-write-bytes", offsetof(VfioUserServerDmaStats, write_bytes),
+          "Bytes the device wrote by message" },
+        { "x-dma-errors", offsetof(VfioUserServerDmaStats, errors),
+          "Device DMA accesses to client memory that failed" },
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+        /* Lives as long as the class, i.e. the process */
+        DmaOptionProperty *prop = g_new(DmaOptionProperty, 1);
+
+        prop->options_offset = options_offset;
+        prop->field_offset = options[i].offset;
+        object_class_property_add(oc, options[i].name, options[i].type,
+                                  options[i].get, options[i].set, NULL, prop);
+        object_class_property_set_description(oc, options[i].name,
+                                              options[i].description);
+    }
     for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
-        object_property_add_uint64_ptr(obj, counters[i].name,
-                                       counters[i].field, OBJ_PROP_FLAG_READ);
-        object_property_set_description(obj, counters[i].name,
-                                        counters[i].description);
+        object_class_property_add(oc, counters[i].name, "uint64",
+                                  dma_get_counter, NULL, NULL,
+                                  (void *)(uintptr_t)(stats_offset +
+                                                      counters[i].offset));
+        object_class_property_set_description(oc, counters[i].name,
+                                              counters[i].description);
     }
 }
 

@@ -318,39 +318,55 @@ void vfio_user_server_sparse_free(VfioUserServerSparse *sparse)
     g_free(sparse);
 }
 
-/* As the DMA options: QOM has no pointer property for a bool. */
+/* The option and the statistics: @opaque is the offset in the object */
 static void sparse_visit_bool(Object *obj, Visitor *v, const char *name,
                               void *opaque, Error **errp)
 {
-    visit_type_bool(v, name, opaque, errp);
+    visit_type_bool(v, name, (bool *)((char *)obj + (uintptr_t)opaque), errp);
 }
 
-void vfio_user_server_sparse_add_properties(
-    Object *obj, VfioUserServerSparseOptions *options,
-    VfioUserServerSparseStats *stats)
+static void sparse_get_counter(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
 {
-    options->enabled = true;
-    object_property_add(obj, "x-sparse-mmap", "bool", sparse_visit_bool,
-                        sparse_visit_bool, NULL, &options->enabled);
-    object_property_set_description(obj, "x-sparse-mmap",
-                                    "Let the client map BAR memory that is "
-                                    "shared RAM with an fd (off: every "
-                                    "access by message)");
-    object_property_add_uint64_ptr(obj, "x-bar-read-messages",
-                                   &stats->bar_read_messages,
-                                   OBJ_PROP_FLAG_READ);
-    object_property_set_description(obj, "x-bar-read-messages",
-                                    "REGION_READ messages of the client "
-                                    "for a BAR");
-    object_property_add_uint64_ptr(obj, "x-bar-write-messages",
-                                   &stats->bar_write_messages,
-                                   OBJ_PROP_FLAG_READ);
-    object_property_set_description(obj, "x-bar-write-messages",
-                                    "REGION_WRITE messages of the client "
-                                    "for a BAR");
-    object_property_add_uint64_ptr(obj, "x-sparse-mapped-bytes",
-                                   &stats->mapped_bytes, OBJ_PROP_FLAG_READ);
-    object_property_set_description(obj, "x-sparse-mapped-bytes",
-                                    "BAR bytes offered to the client as "
-                                    "mmap areas");
+    visit_type_uint64(v, name, (uint64_t *)((char *)obj + (uintptr_t)opaque),
+                      errp);
+}
+
+void vfio_user_server_sparse_class_add_properties(ObjectClass *oc,
+                                                  ptrdiff_t options_offset,
+                                                  ptrdiff_t stats_offset)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+        const char *description;
+    } counters[] = {
+        { "x-bar-read-messages",
+          offsetof(VfioUserServerSparseStats, bar_read_messages),
+          "REGION_READ messages of the client for a BAR" },
+        { "x-bar-write-messages",
+          offsetof(VfioUserServerSparseStats, bar_write_messages),
+          "REGION_WRITE messages of the client for a BAR" },
+        { "x-sparse-mapped-bytes",
+          offsetof(VfioUserServerSparseStats, mapped_bytes),
+          "BAR bytes offered to the client as mmap areas" },
+    };
+
+    object_class_property_add(oc, "x-sparse-mmap", "bool", sparse_visit_bool,
+                              sparse_visit_bool, NULL,
+                              (void *)(uintptr_t)(options_offset +
+                                  offsetof(VfioUserServerSparseOptions,
+                                           enabled)));
+    object_class_property_set_description(oc, "x-sparse-mmap",
+                                          "Let the client map BAR memory "
+                                          "that is shared RAM with an fd "
+                                          "(off: every access by message)");
+    for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
+        object_class_property_add(oc, counters[i].name, "uint64",
+                                  sparse_get_counter, NULL, NULL,
+                                  (void *)(uintptr_t)(stats_offset +
+                                                      counters[i].offset));
+        object_class_property_set_description(oc, counters[i].name,
+                                              counters[i].description);
+    }
 }

@@ -1381,6 +1381,32 @@ static void test_options_frozen(void)
     teardown(&t);
 }
 
+/* Class properties: -object x-vfio-user-server,help lists the options */
+static void test_options_help(void)
+{
+    const char *options[] = {
+        "max-bounce-buffer-size=<size>", "max-dma-regions=<uint32>",
+        "x-dma-block=<bool>", "x-dma-poll-us=<uint32>",
+        "x-dma-timeout=<uint32>", "x-sparse-mmap=<bool>",
+        "x-twin-socket=<bool>",
+    };
+    const char *argv[] = {
+        qtest_qemu_binary(NULL), "-object", "x-vfio-user-server,help", NULL
+    };
+    g_autofree char *out = NULL;
+    g_autoptr(GError) err = NULL;
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
+                               G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                               NULL, &status, &err));
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+        check(strstr(out, options[i]) != NULL, "-object help lacks %s:\n%s",
+              options[i], out);
+    }
+}
+
 /* The client's hang-up deletes the server, and its socket. */
 static void test_socket_hangup(void)
 {
@@ -2347,6 +2373,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-user-server/socket/refused", test_socket_refused);
     qtest_add_func("/vfio-user-server/socket/qmp", test_socket_qmp);
     qtest_add_func("/vfio-user-server/options-frozen", test_options_frozen);
+    qtest_add_func("/vfio-user-server/options-help", test_options_help);
     qtest_add_func("/vfio-user-server/socket/hangup", test_socket_hangup);
     qtest_add_func("/vfio-user-server/stall/no-version",
                    test_stall_no_version);

@@ -74,18 +74,22 @@ void vfio_user_server_dma_add_range(VfioUserServerDma *dma,
 /* Returns false if no range starts at @iova. */
 bool vfio_user_server_dma_del_range(VfioUserServerDma *dma, hwaddr iova);
 
+/* Sets the DMA options to their defaults, in the server's instance_init */
+void vfio_user_server_dma_options_init(VfioUserServerDmaOptions *options);
+
 /**
- * vfio_user_server_dma_add_properties: set the DMA options to their
- *     defaults and add them and the statistics as properties of @obj
+ * vfio_user_server_dma_class_add_properties: the DMA options and the
+ *     statistics as properties of the server class @oc
  *
- * @obj: the server object, which holds @options and @stats
+ * @options_offset: offset of the VfioUserServerDmaOptions in the object
+ * @stats_offset: offset of the VfioUserServerDmaStats in the object
  *
  * The options are read by vfio_user_server_dma_options_apply(), when the
- * server starts listening.
+ * server starts listening; they cannot change after that.
  */
-void vfio_user_server_dma_add_properties(Object *obj,
-                                         VfioUserServerDmaOptions *options,
-                                         VfioUserServerDmaStats *stats);
+void vfio_user_server_dma_class_add_properties(ObjectClass *oc,
+                                               ptrdiff_t options_offset,
+                                               ptrdiff_t stats_offset);
 
 /*
  * Checks @options and applies them to @ctx and to the bounce buffers of

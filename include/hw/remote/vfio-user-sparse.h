@@ -60,9 +60,13 @@ void vfio_user_server_sparse_attached(VfioUserServerSparse *sparse);
 void vfio_user_server_sparse_count(VfioUserServerSparse *sparse,
                                    bool is_write);
 
-/* x-sparse-mmap and the counters, as properties of the server @obj */
-void vfio_user_server_sparse_add_properties(
-    Object *obj, VfioUserServerSparseOptions *options,
-    VfioUserServerSparseStats *stats);
+/*
+ * x-sparse-mmap (on unless set: the server's instance_init sets
+ * options->enabled) and the counters, as properties of the server class
+ * @oc, whose objects hold the options and statistics at these offsets
+ */
+void vfio_user_server_sparse_class_add_properties(ObjectClass *oc,
+                                                  ptrdiff_t options_offset,
+                                                  ptrdiff_t stats_offset);
 
 #endif
