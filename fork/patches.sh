@@ -126,6 +126,26 @@ add_files() {
     done < "$1"
 }
 
+# signoff TREE 'NAME <ADDRESS>': the series' commits since the base get
+# that author, and their Signed-off-by lines that identity.  A sign-off is
+# a person's Developer's Certificate of Origin: whoever sends the series
+# signs it, not the queue's project identity.
+signoff() {
+    case $2 in
+    *[\'\"\\]*) die "SERIES_SIGNOFF: no quotes or backslashes, please" ;;
+    *" <"*@*">") ;;
+    *) die "SERIES_SIGNOFF must be 'Name <address>', not '$2'" ;;
+    esac
+    signer_name=${2% <*}
+    signer_email=${2##* <}
+    signer_email=${signer_email%>}
+    msg=$work/signoff-msg
+    # -c passes the identity on to the commands of --exec
+    git -C "$1" -c user.name="$signer_name" -c user.email="$signer_email" \
+        rebase -q "$base" --exec "git log -1 --format=%B | sed '/^Signed-off-by: /d' | git interpret-trailers --trailer 'Signed-off-by: $2' | git stripspace > '$msg' && git commit -q --amend --reset-author -F '$msg'" ||
+        die "cannot sign the series as $2"
+}
+
 series() {
     src=$(absdir "$1")
     repo=$(absdir "$2")
@@ -198,9 +218,17 @@ series() {
         [ -f "$h" ] || continue
         die "fork/series-new-files: no patch has the subject '$(cat "$h")'"
     done
+    signer_name=
+    signer_email=
+    if [ -n "${SERIES_SIGNOFF:-}" ]; then
+        signoff "$work/tree" "$SERIES_SIGNOFF"
+    fi
     rm -rf "$out"
     mkdir -p "$out"
-    git -C "$work/tree" format-patch -q --zero-commit --no-signature \
+    # The cover letter is from the committer: the signer, if any
+    git -C "$work/tree" ${signer_name:+-c "user.name=$signer_name"} \
+        ${signer_email:+-c "user.email=$signer_email"} \
+        format-patch -q --zero-commit --no-signature \
         --cover-letter -o "$out" "$base..HEAD"
     echo "patches: series of $(ls "$out" | grep -vc '^0000-') patches in $out"
 }
