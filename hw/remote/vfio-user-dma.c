@@ -577,11 +577,26 @@ static void dma_set_size(Object *obj, Visitor *v, const char *name,
 }
 
 /* A statistic: @opaque is its offset in the object */
-static void dma_get_counter(Object *obj, Visitor *v, const char *name,
-                            void *opaque, Error **errp)
+static void server_get_counter(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
 {
     visit_type_uint64(v, name, (uint64_t *)((char *)obj + (uintptr_t)opaque),
                       errp);
+}
+
+void vfio_user_server_class_add_counters(ObjectClass *oc,
+                                         ptrdiff_t stats_offset,
+                                         const VfioUserServerCounter *counters,
+                                         size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        object_class_property_add(oc, counters[i].name, "uint64",
+                                  server_get_counter, NULL, NULL,
+                                  (void *)(uintptr_t)(stats_offset +
+                                                      counters[i].offset));
+        object_class_property_set_description(oc, counters[i].name,
+                                              counters[i].description);
+    }
 }
 
 void vfio_user_server_dma_options_init(VfioUserServerDmaOptions *options)
@@ -630,11 +645,7 @@ void vfio_user_server_dma_class_add_properties(ObjectClass *oc,
                    "(off: pieces of at most 8 bytes)"),
     };
 #undef DMA_OPTION
-    static const struct {
-        const char *name;
-        size_t offset;
-        const char *description;
-    } counters[] = {
+    static const VfioUserServerCounter counters[] = {
         { "x-dma-read-messages",
           offsetof(VfioUserServerDmaStats, read_messages),
           "DMA_READ messages sent to the client" },
@@ -660,14 +671,8 @@ void vfio_user_server_dma_class_add_properties(ObjectClass *oc,
         object_class_property_set_description(oc, options[i].name,
                                               options[i].description);
     }
-    for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
-        object_class_property_add(oc, counters[i].name, "uint64",
-                                  dma_get_counter, NULL, NULL,
-                                  (void *)(uintptr_t)(stats_offset +
-                                                      counters[i].offset));
-        object_class_property_set_description(oc, counters[i].name,
-                                              counters[i].description);
-    }
+    vfio_user_server_class_add_counters(oc, stats_offset, counters,
+                                        ARRAY_SIZE(counters));
 }
 
 static void dma_range_finalize(Object *obj)

@@ -31,6 +31,7 @@
 #include "system/address-spaces.h"
 #include "system/memory.h"
 #include "system/ramblock.h"
+#include "hw/remote/vfio-user-dma.h"
 #include "hw/remote/vfio-user-sparse.h"
 #include "trace.h"
 
@@ -318,29 +319,18 @@ void vfio_user_server_sparse_free(VfioUserServerSparse *sparse)
     g_free(sparse);
 }
 
-/* The option and the statistics: @opaque is the offset in the object */
+/* QOM has no pointer property for a bool: @opaque is the offset */
 static void sparse_visit_bool(Object *obj, Visitor *v, const char *name,
                               void *opaque, Error **errp)
 {
     visit_type_bool(v, name, (bool *)((char *)obj + (uintptr_t)opaque), errp);
 }
 
-static void sparse_get_counter(Object *obj, Visitor *v, const char *name,
-                               void *opaque, Error **errp)
-{
-    visit_type_uint64(v, name, (uint64_t *)((char *)obj + (uintptr_t)opaque),
-                      errp);
-}
-
 void vfio_user_server_sparse_class_add_properties(ObjectClass *oc,
                                                   ptrdiff_t options_offset,
                                                   ptrdiff_t stats_offset)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-        const char *description;
-    } counters[] = {
+    static const VfioUserServerCounter counters[] = {
         { "x-bar-read-messages",
           offsetof(VfioUserServerSparseStats, bar_read_messages),
           "REGION_READ messages of the client for a BAR" },
@@ -361,12 +351,6 @@ void vfio_user_server_sparse_class_add_properties(ObjectClass *oc,
                                           "Let the client map BAR memory "
                                           "that is shared RAM with an fd "
                                           "(off: every access by message)");
-    for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
-        object_class_property_add(oc, counters[i].name, "uint64",
-                                  sparse_get_counter, NULL, NULL,
-                                  (void *)(uintptr_t)(stats_offset +
-                                                      counters[i].offset));
-        object_class_property_set_description(oc, counters[i].name,
-                                              counters[i].description);
-    }
+    vfio_user_server_class_add_counters(oc, stats_offset, counters,
+                                        ARRAY_SIZE(counters));
 }

@@ -99,22 +99,34 @@ vu_shmem_check(VuDev *dev, uint8_t shmid, uint64_t shm_offset, uint64_t len)
     return 0;
 }
 
+/* Sends SHMEM_MAP (with @fd) or SHMEM_UNMAP (@fd -1) once checked */
+static int
+vu_shmem_request(VuDev *dev, VhostUserBackendRequest request,
+                 const VhostUserMMap *mmap, int fd)
+{
+    VhostUserMsg vmsg = {
+        .request = request,
+        .size = sizeof(vmsg.payload.mmap),
+        .payload.mmap = *mmap,
+    };
+
+    if (fd >= 0) {
+        vmsg.fds[0] = fd;
+        vmsg.fd_num = 1;
+    }
+    return vu_backend_request(dev, &vmsg);
+}
+
 int
 vu_shmem_map_errno(VuDev *dev, uint8_t shmid, uint64_t fd_offset,
                    uint64_t shm_offset, uint64_t len, uint64_t flags, int fd)
 {
-    VhostUserMsg vmsg = {
-        .request = VHOST_USER_BACKEND_SHMEM_MAP,
-        .size = sizeof(vmsg.payload.mmap),
-        .payload.mmap = {
-            .shmid = shmid,
-            .fd_offset = fd_offset,
-            .shm_offset = shm_offset,
-            .len = len,
-            .flags = flags,
-        },
-        .fds[0] = fd,
-        .fd_num = 1,
+    const VhostUserMMap mmap = {
+        .shmid = shmid,
+        .fd_offset = fd_offset,
+        .shm_offset = shm_offset,
+        .len = len,
+        .flags = flags,
     };
     int ret = vu_shmem_check(dev, shmid, shm_offset, len);
 
@@ -125,30 +137,22 @@ vu_shmem_map_errno(VuDev *dev, uint8_t shmid, uint64_t fd_offset,
         (flags & ~VHOST_USER_FLAG_MAP_RW)) {
         return -EINVAL;
     }
-
-    return vu_backend_request(dev, &vmsg);
+    return vu_shmem_request(dev, VHOST_USER_BACKEND_SHMEM_MAP, &mmap, fd);
 }
 
 int
 vu_shmem_unmap_errno(VuDev *dev, uint8_t shmid, uint64_t shm_offset,
                      uint64_t len)
 {
-    VhostUserMsg vmsg = {
-        .request = VHOST_USER_BACKEND_SHMEM_UNMAP,
-        .size = sizeof(vmsg.payload.mmap),
-        .payload.mmap = {
-            .shmid = shmid,
-            .shm_offset = shm_offset,
-            .len = len,
-        },
+    const VhostUserMMap mmap = {
+        .shmid = shmid,
+        .shm_offset = shm_offset,
+        .len = len,
     };
     int ret = vu_shmem_check(dev, shmid, shm_offset, len);
 
-    if (ret) {
-        return ret;
-    }
-
-    return vu_backend_request(dev, &vmsg);
+    return ret ? ret : vu_shmem_request(dev, VHOST_USER_BACKEND_SHMEM_UNMAP,
+                                        &mmap, -1);
 }
 
 bool

@@ -74,6 +74,19 @@ void vfio_user_server_dma_add_range(VfioUserServerDma *dma,
 /* Returns false if no range starts at @iova. */
 bool vfio_user_server_dma_del_range(VfioUserServerDma *dma, hwaddr iova);
 
+/* A read-only uint64 statistic of the server object */
+typedef struct VfioUserServerCounter {
+    const char *name;
+    size_t offset;              /* in the statistics */
+    const char *description;
+} VfioUserServerCounter;
+
+/* The @n @counters of statistics at @stats_offset in the server's objects */
+void vfio_user_server_class_add_counters(ObjectClass *oc,
+                                         ptrdiff_t stats_offset,
+                                         const VfioUserServerCounter *counters,
+                                         size_t n);
+
 /* Sets the DMA options to their defaults, in the server's instance_init */
 void vfio_user_server_dma_options_init(VfioUserServerDmaOptions *options);
 
