@@ -8,12 +8,16 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * The server exports ivshmem-plain, whose BAR 2 is its memory backend,
- * a memfd.  The test opens that memfd of the server process through
- * /proc, so it sees the device's memory itself.
+ * a memfd or a file.  The test maps that memory of the server process
+ * (a memfd through /proc), so it sees the device's memory itself.  The
+ * client maps the area as RAM when it is shared memory (tmpfs,
+ * hugetlbfs), as a RAM device otherwise or with x-sparse-mmap-ram=off;
+ * "info mtree" tells which.
  */
 
 #include "qemu/osdep.h"
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include "qemu/units.h"
 #include "qobject/qdict.h"
 #include "libqtest.h"
@@ -26,31 +30,38 @@
 #define IVSHMEM_BAR         2
 #define IVSHMEM_REG_IVPOS   8       /* BAR 0: a register, not memory */
 
-/* The server's memfd of its memory backend, mapped here */
-static uint8_t *map_server_memfd(VfuPair *p)
+/*
+ * The server's memory backend, mapped here: @path, or with NULL the
+ * server's memfd, opened through /proc
+ */
+static uint8_t *map_server_mem(VfuPair *p, const char *path)
 {
     g_autofree char *dir_path =
         g_strdup_printf("/proc/%d/fd", qtest_pid(p->server));
-    g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+    g_autoptr(GDir) dir = NULL;
     const char *name;
-    uint8_t *mem = NULL;
+    uint8_t *mem;
+    int fd = -1;
 
-    g_assert(dir);
-    while (!mem && (name = g_dir_read_name(dir))) {
-        g_autofree char *path = g_build_filename(dir_path, name, NULL);
-        g_autofree char *target = g_file_read_link(path, NULL);
-        int fd;
-
-        if (!target || !strstr(target, "memfd:memory-backend-memfd")) {
-            continue;
-        }
+    if (path) {
         fd = open(path, O_RDWR);
-        g_assert(fd >= 0);
-        mem = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        g_assert(mem != MAP_FAILED);
-        close(fd);
+    } else {
+        dir = g_dir_open(dir_path, 0, NULL);
+        g_assert(dir);
+        while (fd < 0 && (name = g_dir_read_name(dir))) {
+            g_autofree char *fd_path = g_build_filename(dir_path, name, NULL);
+            g_autofree char *target = g_file_read_link(fd_path, NULL);
+
+            if (target && strstr(target, "memfd:memory-backend-memfd")) {
+                fd = open(fd_path, O_RDWR);
+                g_assert(fd >= 0);
+            }
+        }
     }
-    g_assert(mem);
+    g_assert(fd >= 0);
+    mem = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    g_assert(mem != MAP_FAILED);
+    close(fd);
     return mem;
 }
 
@@ -79,26 +90,108 @@ static bool client_mtree_has(VfuPair *p, const char *what)
 }
 
 /*
- * The client writes BAR 2 and the server's memfd has it, the memfd is
- * written and the client reads it, at both ends of the BAR and across a
- * page; @mapped: whether that goes without REGION_READ/WRITE.
+ * The type that "info mtree" gives the client's mapping of BAR 2, "ram"
+ * or "ramd" (a RAM device); NULL if there is none
  */
-static void do_test_ivshmem(bool mapped)
+static char *client_bar2_map_type(VfuPair *p)
 {
-    VfuPair *p = vfu_pair_start(SHM_SERVER_ARGS,
-                                mapped ? NULL : "\"x-sparse-mmap\":false",
-                                NULL, NULL);
+    g_autofree char *mtree = qtest_hmp(p->client, "info mtree");
+    g_auto(GStrv) lines = g_strsplit(mtree, "\n", -1);
+    char **l;
+
+    for (l = lines; *l; l++) {
+        char *type = strstr(*l, ", ");
+
+        if (strstr(*l, "BAR 2 mmaps[0]") && type) {
+            return g_strndup(type + 2, strcspn(type + 2, ")"));
+        }
+    }
+    return NULL;
+}
+
+/* Whether the client may map a file in @dir as RAM: tmpfs, hugetlbfs */
+static bool dir_is_shm(const char *dir)
+{
+    struct statfs fs;
+
+    g_assert(statfs(dir, &fs) == 0);
+    return fs.f_type == 0x01021994 /* TMPFS_MAGIC */ ||
+           fs.f_type == 0x958458f6 /* HUGETLBFS_MAGIC */;
+}
+
+/* Write all of BAR 2 and read it back, through the client, in 64 KiB */
+static void check_whole_bar(VfuPair *p, QPCIBar bar2, uint8_t *shm)
+{
+    g_autofree uint8_t *buf = g_malloc(SHM_SIZE);
+    g_autofree uint8_t *got = g_malloc(SHM_SIZE);
+    uint64_t off;
+
+    fill_random(buf, SHM_SIZE);
+    for (off = 0; off < SHM_SIZE; off += 64 * KiB) {
+        qtest_bufwrite(p->client, bar2.addr + off, buf + off, 64 * KiB);
+    }
+    qpci_io_readb(p->dev, bar2, 0);
+    g_assert(!memcmp(shm, buf, SHM_SIZE));
+
+    fill_random(buf, SHM_SIZE);
+    memcpy(shm, buf, SHM_SIZE);
+    for (off = 0; off < SHM_SIZE; off += 64 * KiB) {
+        qtest_bufread(p->client, bar2.addr + off, got + off, 64 * KiB);
+    }
+    g_assert(!memcmp(got, buf, SHM_SIZE));
+}
+
+typedef struct SparseCase {
+    bool mapped;            /* the server's x-sparse-mmap */
+    bool mmap_ram;          /* the client's x-sparse-mmap-ram */
+    const char *mem_dir;    /* NULL: a memfd; else a file in that directory */
+} SparseCase;
+
+/*
+ * The client writes BAR 2 and the server's memory has it, the server's
+ * memory is written and the client reads it, at both ends of the BAR,
+ * across a page and the whole BAR; mapped: without REGION_READ/WRITE,
+ * and as RAM when the client may (x-sparse-mmap-ram and the memory on
+ * tmpfs or hugetlbfs), as a RAM device otherwise.
+ */
+static void do_test_ivshmem(const SparseCase *c)
+{
+    VfuPair *p = vfu_pair_new();
+    g_autofree char *mem_dir = NULL;
+    g_autofree char *mem_path = NULL;
+    g_autofree char *server_args = NULL;
+    g_autofree char *type = NULL;
     static const uint64_t offsets[] = { 0, 4096 - 100, SHM_SIZE - 512 };
-    uint8_t *shm = map_server_memfd(p);
+    uint8_t *shm;
     uint8_t buf[512], got[512];
     uint64_t reads, writes, size = 0;
-    QPCIBar bar2 = qpci_iomap(p->dev, IVSHMEM_BAR, &size);
+    QPCIBar bar2;
+    bool ram;
     size_t i;
+
+    if (c->mem_dir) {
+        mem_dir = g_strdup(strcmp(c->mem_dir, "@") ? c->mem_dir : p->dir);
+        mem_path = g_strdup_printf("%s/vfio-user-sparse-test-%d.mem",
+                                   mem_dir, getpid());
+        server_args = g_strdup_printf(
+            "-object memory-backend-file,id=shm,size=1M,share=on,"
+            "mem-path=%s -device ivshmem-plain,id=dev0,memdev=shm",
+            mem_path);
+    }
+    vfu_pair_start_server(p, server_args ?: SHM_SERVER_ARGS,
+                          c->mapped ? NULL : "\"x-sparse-mmap\":false");
+    vfu_pair_start_client(p, NULL, c->mmap_ram ? NULL :
+                          "\"x-sparse-mmap-ram\":false");
+    shm = map_server_mem(p, mem_path);
+    bar2 = qpci_iomap(p->dev, IVSHMEM_BAR, &size);
+    ram = c->mapped && c->mmap_ram && (!mem_dir || dir_is_shm(mem_dir));
 
     g_assert_cmpuint(size, ==, SHM_SIZE);
     g_assert_cmpuint(stat_of(p, "x-sparse-mapped-bytes"), ==,
-                     mapped ? SHM_SIZE : 0);
-    g_assert(client_mtree_has(p, "BAR 2 mmaps[0]") == mapped);
+                     c->mapped ? SHM_SIZE : 0);
+    g_assert(client_mtree_has(p, "BAR 2 mmaps[0]") == c->mapped);
+    type = client_bar2_map_type(p);
+    g_assert_cmpstr(type, ==, !c->mapped ? NULL : ram ? "ram" : "ramd");
 
     reads = stat_of(p, "x-bar-read-messages");
     writes = stat_of(p, "x-bar-write-messages");
@@ -114,7 +207,8 @@ static void do_test_ivshmem(bool mapped)
         qpci_memread(p->dev, bar2, offsets[i], got, sizeof(got));
         g_assert(!memcmp(got, buf, sizeof(buf)));
     }
-    if (mapped) {
+    if (c->mapped) {
+        check_whole_bar(p, bar2, shm);
         g_assert_cmpuint(stat_of(p, "x-bar-read-messages"), ==, reads);
         g_assert_cmpuint(stat_of(p, "x-bar-write-messages"), ==, writes);
     } else {
@@ -131,28 +225,46 @@ static void do_test_ivshmem(bool mapped)
     g_assert_cmpuint(stat_of(p, "x-bar-read-messages"), ==, reads + 1);
 
     munmap(shm, SHM_SIZE);
+    if (mem_path) {
+        unlink(mem_path);
+    }
     qpci_iounmap(p->dev, bar2);
     vfu_pair_free(p);
 }
 
-static void test_ivshmem_mapped(void)
+static void test_ivshmem(const void *data)
 {
-    do_test_ivshmem(true);
+    do_test_ivshmem(data);
 }
 
-static void test_ivshmem_messages(void)
-{
-    do_test_ivshmem(false);
-}
+static const SparseCase case_mapped = { .mapped = true, .mmap_ram = true };
+static const SparseCase case_messages = { .mapped = false, .mmap_ram = true };
+static const SparseCase case_ram_off = { .mapped = true, .mmap_ram = false };
+/* A file in /dev/shm: tmpfs on Linux */
+static const SparseCase case_shm_file = {
+    .mapped = true, .mmap_ram = true, .mem_dir = "/dev/shm"
+};
+/* A file in the test's directory: usually not tmpfs */
+static const SparseCase case_dir_file = {
+    .mapped = true, .mmap_ram = true, .mem_dir = "@"
+};
 
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     if (qtest_has_device("ivshmem-plain")) {
-        qtest_add_func("/vfio-user-sparse/ivshmem/mapped",
-                       test_ivshmem_mapped);
-        qtest_add_func("/vfio-user-sparse/ivshmem/x-sparse-mmap-off",
-                       test_ivshmem_messages);
+        qtest_add_data_func("/vfio-user-sparse/ivshmem/mapped",
+                            &case_mapped, test_ivshmem);
+        qtest_add_data_func("/vfio-user-sparse/ivshmem/x-sparse-mmap-off",
+                            &case_messages, test_ivshmem);
+        qtest_add_data_func("/vfio-user-sparse/ivshmem/x-sparse-mmap-ram-off",
+                            &case_ram_off, test_ivshmem);
+        if (g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)) {
+            qtest_add_data_func("/vfio-user-sparse/ivshmem/shm-file",
+                                &case_shm_file, test_ivshmem);
+        }
+        qtest_add_data_func("/vfio-user-sparse/ivshmem/dir-file",
+                            &case_dir_file, test_ivshmem);
     }
     return g_test_run();
 }
