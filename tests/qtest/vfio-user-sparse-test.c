@@ -21,6 +21,8 @@
 #include "qemu/units.h"
 #include "qobject/qdict.h"
 #include "libqtest.h"
+#include "libqos/libqos-malloc.h"
+#include "hw/pci/pci_regs.h"
 #include "vfio-user-pair.h"
 
 #define SHM_SIZE            (1 * MiB)
@@ -29,6 +31,7 @@
     "-device ivshmem-plain,id=dev0,memdev=shm"
 #define IVSHMEM_BAR         2
 #define IVSHMEM_REG_IVPOS   8       /* BAR 0: a register, not memory */
+#define NVME_DB_DISK_SIZE   (1 * MiB)
 
 /*
  * The server's memory backend, mapped here: @path, or with NULL the
@@ -249,6 +252,125 @@ static const SparseCase case_dir_file = {
     .mapped = true, .mmap_ram = true, .mem_dir = "@"
 };
 
+/*
+ * No INTx: QEMU's vfio-pci unmaps the BARs while an INTx is pending (to
+ * see the guest's EOI), and the test never acknowledges one, so the
+ * doorbells would go by message from the first completion on
+ */
+static void nvme_no_intx(VfuPair *p)
+{
+    uint16_t cmd = qpci_config_readw(p->dev, PCI_COMMAND);
+
+    qpci_config_writew(p->dev, PCI_COMMAND, cmd | PCI_COMMAND_INTX_DISABLE);
+}
+
+/* nvme with its doorbells in a memfd (x-db-memdev), a raw image in p->dir */
+static VfuPair *nvme_db_pair_start(char **image)
+{
+    VfuPair *p = vfu_pair_new();
+    g_autofree char *nvme = NULL;
+    g_autofree char *args = NULL;
+    int fd;
+
+    *image = g_strdup_printf("%s/disk.img", p->dir);
+    fd = open(*image, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    g_assert(fd >= 0);
+    g_assert(ftruncate(fd, NVME_DB_DISK_SIZE) == 0);
+    close(fd);
+    /* The nvme device comes last in vfu_nvme_server_args() */
+    nvme = vfu_nvme_server_args(*image);
+    args = g_strdup_printf("-object memory-backend-memfd,id=db,size=8K,"
+                           "share=on %s,x-db-memdev=db", nvme);
+    vfu_pair_start_server(p, args, NULL);
+    vfu_pair_start_client(p, NULL, NULL);
+    nvme_no_intx(p);
+    return p;
+}
+
+/* @n I/Os of 4 KiB at LBA 0 on, written then read back and compared */
+static void nvme_db_io(VfuNvme *n, const char *image, uint64_t wbuf,
+                       uint64_t rbuf, int count)
+{
+    uint8_t data[4096], got[4096];
+    int fd = open(image, O_RDONLY);
+    int i;
+
+    g_assert(fd >= 0);
+    for (i = 0; i < count; i++) {
+        uint64_t slba = i * (sizeof(data) / n->lba_size);
+
+        fill_random(data, sizeof(data));
+        qtest_memwrite(n->p->client, wbuf, data, sizeof(data));
+        g_assert_cmpint(vfu_nvme_io(n, true, slba, wbuf, sizeof(data), true),
+                        ==, 0);
+        g_assert_cmpint(pread(fd, got, sizeof(got), slba * n->lba_size), ==,
+                        sizeof(got));
+        g_assert(!memcmp(got, data, sizeof(data)));
+
+        qtest_memset(n->p->client, rbuf, 0, sizeof(data));
+        g_assert_cmpint(vfu_nvme_io(n, false, slba, rbuf, sizeof(data), true),
+                        ==, 0);
+        qtest_memread(n->p->client, rbuf, got, sizeof(got));
+        g_assert(!memcmp(got, data, sizeof(data)));
+    }
+    close(fd);
+}
+
+/*
+ * The doorbells of BAR 0 are a sparse area that the client maps as RAM:
+ * I/O works with no REGION_WRITE at all, also after a controller reset
+ * that left non-zero doorbells behind (new queues start from 0).
+ */
+static void test_nvme_doorbells(void)
+{
+    g_autofree char *image = NULL;
+    VfuPair *p = nvme_db_pair_start(&image);
+    uint64_t wbuf = guest_alloc(&p->alloc, 4096);
+    uint64_t rbuf = guest_alloc(&p->alloc, 4096);
+    g_autofree char *mtree = qtest_hmp(p->client, "info mtree");
+    uint64_t writes;
+    VfuNvme n;
+
+    /* [0x1000, 0x2000): the doorbells of 65 queue pairs, then MSI-X */
+    g_assert_cmpuint(stat_of(p, "x-sparse-mapped-bytes"), ==, 4096);
+    g_assert(strstr(mtree, "BAR 0 mmaps[0]"));
+
+    vfu_nvme_init(&n, p);
+    writes = stat_of(p, "x-bar-write-messages");
+    nvme_db_io(&n, image, wbuf, rbuf, 20);
+    g_assert_cmpuint(stat_of(p, "x-bar-write-messages"), ==, writes);
+
+    /* 40 commands: the I/O SQ's tail and its CQ's head are 7, not 0 */
+    vfu_nvme_init(&n, p);
+    writes = stat_of(p, "x-bar-write-messages");
+    nvme_db_io(&n, image, wbuf, rbuf, 3);
+    g_assert_cmpuint(stat_of(p, "x-bar-write-messages"), ==, writes);
+    vfu_pair_free(p);
+}
+
+/* A backend smaller than BAR 0's doorbells is refused at realize */
+static void test_nvme_doorbells_small(void)
+{
+    const char *argv[] = {
+        qtest_qemu_binary(NULL), "-M", "q35", "-accel", "qtest",
+        "-nodefaults", "-display", "none",
+        "-object", "memory-backend-memfd,id=db,size=4K,share=on",
+        "-device", "nvme,serial=x,x-db-memdev=db", NULL
+    };
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    GError *gerr = NULL;
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT,
+                               NULL, NULL, &out, &err, &status, &gerr));
+    g_assert_no_error(gerr);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+    g_assert_nonnull(strstr(err, "x-db-memdev: memory backend 'db' has 4096 "
+                            "bytes, the doorbells end at 0x2000"));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -265,6 +387,12 @@ int main(int argc, char **argv)
         }
         qtest_add_data_func("/vfio-user-sparse/ivshmem/dir-file",
                             &case_dir_file, test_ivshmem);
+    }
+    if (qtest_has_device("nvme")) {
+        qtest_add_func("/vfio-user-sparse/nvme/doorbells",
+                       test_nvme_doorbells);
+        qtest_add_func("/vfio-user-sparse/nvme/doorbells-small",
+                       test_nvme_doorbells_small);
     }
     return g_test_run();
 }
