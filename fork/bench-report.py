@@ -259,6 +259,20 @@ def part7(r, sparse):
                (p["config"], p["op"], vfu_size(p["size"]), p["mbps"],
                 p["ops"], p["bar_msgs_per_op"],
                 "%.0f" % x if x is not None else "")).rstrip())
+    if sparse.get("nvme_points"):
+        r.out("  NVMe doorbells, nvme on null-co, client RAM shared by fd: "
+              "db-polled: in a memfd the server polls (x-db-memdev), a "
+              "sparse area of BAR 0; db-mmio: a posted REGION_WRITE each.  "
+              "4 KiB reads driven by qtest; x mmio: median of the "
+              "per-round ratios")
+        r.out("  %-11s %-6s %10s %8s %12s %8s" %
+              ("", "", "IOPS", "cmds", "msgs per cmd", "x mmio"))
+        for p in sparse["nvme_points"]:
+            r.out(("  %-11s %-6s %10.0f %8d %12.2f %8s" %
+                   (p["config"], "QD%d" % p["qd"], p["iops"], p["ops"],
+                    p["bar_write_msgs_per_cmd"],
+                    "%.2f" % p["ratio_mmio"] if "ratio_mmio" in p
+                    else "")).rstrip())
     limit = sparse["target_1m"]
     for p in sparse["points"]:
         if "ratio_msg" in p and p["size"] == 1 << 20:
