@@ -245,17 +245,34 @@ def part7(r, sparse):
     if not sparse:
         r.out("  (not run)")
         return
-    r.out("  mapped: BAR 2 a sparse mmap area; msg: x-sparse-mmap=off, a "
-          "REGION_READ/WRITE per 8 bytes.  Median of %d rounds of %.2f s "
-          "each; x msg: median of the per-round ratios" %
+    r.out("  mapped: BAR 2 a sparse mmap area (RAM in the client); "
+          "mapped-ramd: the same as a RAM device (x-sparse-mmap-ram=off); "
+          "msg: x-sparse-mmap=off, a REGION_READ/WRITE per 8 bytes.  "
+          "Median of %d rounds of %.2f s each; x msg: median of the "
+          "per-round ratios" %
           (sparse["runs"], sparse["time_per_point"] / sparse["runs"]))
-    r.out("  %-8s %-6s %-6s %10s %8s %12s %8s" %
+    r.out("  %-11s %-6s %-6s %10s %8s %12s %8s" %
           ("", "", "", "MB/s", "ops", "msgs per op", "x msg"))
     for p in sparse["points"]:
-        r.out(("  %-8s %-6s %-6s %10.1f %8d %12.1f %8s" %
+        x = p.get("ratio_msg", p.get("x_msg"))
+        r.out(("  %-11s %-6s %-6s %10.1f %8d %12.1f %8s" %
                (p["config"], p["op"], vfu_size(p["size"]), p["mbps"],
                 p["ops"], p["bar_msgs_per_op"],
-                "%.0f" % p["ratio_msg"] if "ratio_msg" in p else "")).rstrip())
+                "%.0f" % x if x is not None else "")).rstrip())
+    if sparse.get("nvme_points"):
+        r.out("  NVMe doorbells, nvme on null-co, client RAM shared by fd: "
+              "db-polled: in a memfd the server polls (x-db-memdev), a "
+              "sparse area of BAR 0; db-mmio: a posted REGION_WRITE each.  "
+              "4 KiB reads driven by qtest; x mmio: median of the "
+              "per-round ratios")
+        r.out("  %-11s %-6s %10s %8s %12s %8s" %
+              ("", "", "IOPS", "cmds", "msgs per cmd", "x mmio"))
+        for p in sparse["nvme_points"]:
+            r.out(("  %-11s %-6s %10.0f %8d %12.2f %8s" %
+                   (p["config"], "QD%d" % p["qd"], p["iops"], p["ops"],
+                    p["bar_write_msgs_per_cmd"],
+                    "%.2f" % p["ratio_mmio"] if "ratio_mmio" in p
+                    else "")).rstrip())
     limit = sparse["target_1m"]
     for p in sparse["points"]:
         if "ratio_msg" in p and p["size"] == 1 << 20:

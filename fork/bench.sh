@@ -35,7 +35,8 @@
 #   7. BAR accesses through vfio-user: tests/qtest/vfio-user-sparse-bench,
 #      ivshmem-plain on a memfd exported by x-vfio-user-server, the client
 #      QEMU reading and writing 4 KiB and 1 MiB of its BAR 2, mapped as a
-#      sparse mmap area against x-sparse-mmap=off (a message per 8 bytes).
+#      sparse mmap area against x-sparse-mmap=off (a message per 8 bytes),
+#      and mapped as a RAM device (the client's x-sparse-mmap-ram=off).
 #
 # Prints a table with the figures, the ratios and the targets met, and
 # leaves the raw results in build/bench/: results.json (everything),

@@ -111,7 +111,7 @@ bool vfu_edu_dma(VfuPair *p, uint64_t src, uint64_t dst, uint32_t cnt,
 #define VFU_NVME_SCT(status)    (((status) >> 8) & 0x7)
 #define VFU_NVME_OK(status)     (((status) & 0x7ff) == 0)
 
-#define VFU_NVME_QSIZE          32
+#define VFU_NVME_QSIZE          33      /* 32 commands in flight */
 
 typedef struct VfuNvmeQueue {
     uint16_t qid;
