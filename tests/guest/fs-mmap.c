@@ -13,10 +13,14 @@
  *                                "changed" or "sigbus"
  *   fs-mmap seq FILE             read() it all in 1 MiB pieces; says
  *                                "seq ns=N bytes=B"
- *   fs-mmap rand FILE SPAN COUNT  COUNT reads of 4 KiB at random 4 KiB
+ *   fs-mmap rand FILE SPAN COUNT [PASSES]
+ *                                COUNT reads of 4 KiB at random 4 KiB
  *                                offsets of the first SPAN bytes, through
- *                                a mapping, twice (the first warms); says
- *                                "rand ns=N count=COUNT" of the second
+ *                                a mapping, PASSES (2) times, the same
+ *                                offsets each time (the first warms); says
+ *                                "rand ns=N count=COUNT faults=F" of the
+ *                                last pass, F its page faults (minor and
+ *                                major, getrusage())
  *
  * Copyright (c) 2026 The QEMU fork developers
  *
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +64,17 @@ static size_t parse_size(const char *arg)
         exit(1);
     }
     return v;
+}
+
+/* Page faults of this process so far, minor and major */
+static long faults(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) < 0) {
+        die("getrusage");
+    }
+    return ru.ru_minflt + ru.ru_majflt;
 }
 
 static char *map_file(const char *path, int flags, int prot, size_t *size)
@@ -173,24 +189,28 @@ int main(int argc, char **argv)
                (t1.tv_nsec - t0.tv_nsec), total);
         return 0;
     }
-    if (argc == 5 && !strcmp(argv[1], "rand")) {
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "rand")) {
         static char buf[4096];
         unsigned long sum = 0, seed = 1;
         struct timespec t0, t1;
-        size_t span, count, pages;
-        int pass;
+        size_t span, count, pages, passes = 2, pass;
+        long f0 = 0;
 
         p = map_file(argv[2], O_RDONLY, PROT_READ, &size);
         span = parse_size(argv[3]);
         count = parse_size(argv[4]);
-        if (span > size || span < 4096) {
-            fprintf(stderr, "span out of the file\n");
+        if (argc == 6) {
+            passes = parse_size(argv[5]);
+        }
+        if (span > size || span < 4096 || !passes) {
+            fprintf(stderr, "span out of the file, or no pass\n");
             return 1;
         }
         pages = span / 4096;
-        for (pass = 0; pass < 2; pass++) {
-            /* The same pages each pass: the second finds them warm */
+        for (pass = 0; pass < passes; pass++) {
+            /* The same pages each pass: the later ones find them warm */
             seed = 1;
+            f0 = faults();
             clock_gettime(CLOCK_MONOTONIC, &t0);
             for (i = 0; i < count; i++) {
                 seed = seed * 6364136223846793005UL + 1442695040888963407UL;
@@ -199,12 +219,12 @@ int main(int argc, char **argv)
             }
             clock_gettime(CLOCK_MONOTONIC, &t1);
         }
-        printf("rand ns=%lld count=%zu sum=%lu\n",
+        printf("rand ns=%lld count=%zu faults=%ld sum=%lu\n",
                (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL +
-               (t1.tv_nsec - t0.tv_nsec), count, sum);
+               (t1.tv_nsec - t0.tv_nsec), count, faults() - f0, sum);
         return 0;
     }
     fprintf(stderr, "usage: fs-mmap cat FILE | write FILE OFF LEN TAG | "
-            "hold FILE\n");
+            "hold FILE | seq FILE | rand FILE SPAN COUNT [PASSES]\n");
     return 2;
 }
