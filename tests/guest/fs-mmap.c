@@ -20,7 +20,9 @@
  *                                offsets each time (the first warms); says
  *                                "rand ns=N count=COUNT faults=F" of the
  *                                last pass, F its page faults (minor and
- *                                major, getrusage())
+ *                                major, getrusage()), first_ns= and
+ *                                first_faults= of the first, warm_ns= the
+ *                                median of the others, total_ns= of all
  *
  * Copyright (c) 2026 The QEMU fork developers
  *
@@ -75,6 +77,13 @@ static long faults(void)
         die("getrusage");
     }
     return ru.ru_minflt + ru.ru_majflt;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+
+    return x < y ? -1 : x > y;
 }
 
 static char *map_file(const char *path, int flags, int prot, size_t *size)
@@ -194,7 +203,8 @@ int main(int argc, char **argv)
         unsigned long sum = 0, seed = 1;
         struct timespec t0, t1;
         size_t span, count, pages, passes = 2, pass;
-        long f0 = 0;
+        long long first_ns = 0, total_ns = 0, ns = 0, *pass_ns;
+        long f0 = 0, first_faults = 0;
 
         p = map_file(argv[2], O_RDONLY, PROT_READ, &size);
         span = parse_size(argv[3]);
@@ -202,9 +212,13 @@ int main(int argc, char **argv)
         if (argc == 6) {
             passes = parse_size(argv[5]);
         }
-        if (span > size || span < 4096 || !passes) {
-            fprintf(stderr, "span out of the file, or no pass\n");
+        if (span > size || span < 4096 || !passes || passes > 100000) {
+            fprintf(stderr, "span out of the file, or 0 or too many passes\n");
             return 1;
+        }
+        pass_ns = calloc(passes, sizeof(*pass_ns));
+        if (!pass_ns) {
+            die("calloc");
         }
         pages = span / 4096;
         for (pass = 0; pass < passes; pass++) {
@@ -218,10 +232,23 @@ int main(int argc, char **argv)
                 sum += buf[i % sizeof(buf)];
             }
             clock_gettime(CLOCK_MONOTONIC, &t1);
+            ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                 (t1.tv_nsec - t0.tv_nsec);
+            total_ns += ns;
+            pass_ns[pass] = ns;
+            if (!pass) {
+                first_ns = ns;
+                first_faults = faults() - f0;
+            }
         }
-        printf("rand ns=%lld count=%zu faults=%ld sum=%lu\n",
-               (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL +
-               (t1.tv_nsec - t0.tv_nsec), count, faults() - f0, sum);
+        /* The median of the passes after the first (the first alone: 1) */
+        if (passes > 1) {
+            qsort(pass_ns + 1, passes - 1, sizeof(*pass_ns), cmp_ll);
+        }
+        printf("rand ns=%lld count=%zu faults=%ld first_ns=%lld "
+               "first_faults=%ld warm_ns=%lld total_ns=%lld sum=%lu\n",
+               ns, count, faults() - f0, first_ns, first_faults,
+               pass_ns[passes > 1 ? 1 + (passes - 1) / 2 : 0], total_ns, sum);
         return 0;
     }
     fprintf(stderr, "usage: fs-mmap cat FILE | write FILE OFF LEN TAG | "
