@@ -370,7 +370,8 @@ def refusals(r, run):
               "data %s; "
               "maps again once the limit is back: %s" %
               (fd["soft_limit"], fd["mapped_before_refusal"],
-               "refused" if fd["refused_by_qemu"] else "NOT refused",
+               "refused" if fd["refused_by_qemu"] else
+               "none refused (in the window they keep no fd)",
                fd["mappings_after"],
                "intact" if fd["data_intact"] else "CHANGED",
                "yes" if fd["maps_again"] else "NO"))
