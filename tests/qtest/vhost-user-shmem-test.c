@@ -734,6 +734,48 @@ static void test_read_only(void)
     ctx_stop(&t);
 }
 
+/*
+ * A read-only fd (what virtiofs DAX sends for a file the guest opened
+ * read-only) maps read-only into the window, keeps no fd, and a guest
+ * write changes neither the file nor what the back-end sees; mapped
+ * writable, it is refused
+ */
+static void test_read_only_fd(void)
+{
+    TestCtx t = { 0 };
+    g_autofree char *path = NULL;
+    uint8_t before[PAGE], buf[PAGE], junk[PAGE];
+    int fd;
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    path = g_strdup_printf("/proc/self/fd/%d", t.memfd);
+    fd = open(path, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    memcpy(before, t.mem + 2 * PAGE, PAGE);
+
+    g_assert_cmphex(shmem_map(&t, 0, 2 * PAGE, 0x10000, PAGE, MAP_RW, fd),
+                    !=, 0);
+    g_assert_cmpint(count_mappings(&t, 0), ==, 0);
+    g_assert_cmphex(shmem_map(&t, 0, 2 * PAGE, 0x10000, PAGE, 0, fd), ==, 0);
+    g_assert_false(mtree_has(&t, "mapping-0x10000"));
+    g_assert(wait_memfd_uses(&t, 1, 0));
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert(memcmp(buf, before, PAGE) == 0);
+
+    memset(junk, 0x77, sizeof(junk));
+    bar_write(&t, 0x10000, junk, PAGE);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0x77));
+    g_assert(memcmp(t.mem + 2 * PAGE, before, PAGE) == 0);
+    assert_alive(&t);
+
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x10000, PAGE), ==, 0);
+    g_assert(wait_memfd_released(&t));
+    close(fd);
+    ctx_stop(&t);
+}
+
 typedef struct BadMap {
     const char *what;
     uint8_t shmid;
@@ -1479,6 +1521,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem/unmap", test_unmap);
     qtest_add_func("/vhost-user-shmem/release", test_release);
     qtest_add_func("/vhost-user-shmem/read-only", test_read_only);
+    qtest_add_func("/vhost-user-shmem/read-only-fd", test_read_only_fd);
     qtest_add_func("/vhost-user-shmem/bad-map", test_bad_map);
     qtest_add_func("/vhost-user-shmem/many-mappings", test_many_mappings);
     qtest_add_func("/vhost-user-shmem/out-of-fds", test_out_of_fds);
