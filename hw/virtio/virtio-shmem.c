@@ -12,6 +12,7 @@
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/mmap-alloc.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-shmem.h"
 #include "migration/blocker.h"
@@ -307,8 +308,10 @@ static void virtio_shmem_empty_window(VirtioSharedMemory *shmem,
  *
  * Some mappings cannot move there (hugetlbfs pages at an offset that is
  * not a multiple of their size, a driver that refuses mremap(), a
- * read-only file that cannot be mapped privately): *@unmovable says so,
- * and the caller makes a MemoryRegion of the fd instead.
+ * read-only file that cannot be mapped privately, or read-only hugetlbfs
+ * pages: their copy would need a free huge page when the guest writes, and
+ * without one QEMU would get SIGBUS): *@unmovable says so, and the caller
+ * makes a MemoryRegion of the fd instead.
  */
 static bool virtio_shmem_window_map(VirtioSharedMemory *shmem, int fd,
                                     uint64_t fd_offset, uint64_t shm_offset,
@@ -316,10 +319,16 @@ static bool virtio_shmem_window_map(VirtioSharedMemory *shmem, int fd,
                                     const char **reason, bool *unmovable)
 {
     uint8_t *at = (uint8_t *)shmem->window + shm_offset;
-    void *host = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                      writable ? MAP_SHARED : MAP_PRIVATE | MAP_NORESERVE,
-                      fd, fd_offset);
+    void *host;
 
+    if (!writable && qemu_fd_getpagesize(fd) != qemu_real_host_page_size()) {
+        *reason = "read-only huge pages are not mapped privately";
+        *unmovable = true;
+        return false;
+    }
+    host = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                writable ? MAP_SHARED : MAP_PRIVATE | MAP_NORESERVE,
+                fd, fd_offset);
     if (host == MAP_FAILED) {
         *reason = errno == EACCES ? "the fd cannot be mapped writable" :
                   errno == ENOMEM ? "no memory for the mapping" :
