@@ -227,6 +227,11 @@ def part6(r, fs):
     r.out("  %-48s %8.1f MB/s  dax=always %8.1f MB/s  %.2fx" %
           ("sequential read(), dax=never", fs["seq_mbs_never"],
            fs["seq_mbs_always"], fs["seq_ratio"]))
+    if "rand_cold_ns_never" in fs:
+        r.out("  %-48s %8.0f ns    dax=always %8.0f ns    %.2fx" %
+              ("4 KiB random reads via mmap (cold), dax=never",
+               fs["rand_cold_ns_never"], fs["rand_cold_ns_always"],
+               fs["rand_cold_ratio"]))
     r.out("  %-48s %8.0f ns    dax=always %8.0f ns    %.2fx" %
           ("4 KiB random reads via mmap (warm), dax=never",
            fs["rand_ns_never"], fs["rand_ns_always"], fs["rand_ratio"]))
@@ -382,7 +387,8 @@ def refusals(r, run):
               "data %s; "
               "maps again once the limit is back: %s" %
               (fd["soft_limit"], fd["mapped_before_refusal"],
-               "refused" if fd["refused_by_qemu"] else "NOT refused",
+               "refused" if fd["refused_by_qemu"] else
+               "none refused (in the window they keep no fd)",
                fd["mappings_after"],
                "intact" if fd["data_intact"] else "CHANGED",
                "yes" if fd["maps_again"] else "NO"))

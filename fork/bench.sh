@@ -29,9 +29,10 @@
 #      /dev/shm: a device that moves real data.
 #   6. virtiofs DAX: tests/guest/bench-fs-dax.sh, contrib/vhost-user-fs-dax
 #      serving a 256 MiB file from /dev/shm to a guest that reads it with
-#      dax=never, then dax=always (64 MiB window): sequential read(), 4 KiB
-#      random reads through mmap (warm), and MAP/UNMAP requests per second
-#      while the window reclaims.
+#      dax=never, then dax=always (64 MiB window), two rounds: sequential
+#      read(), 4 KiB random reads through mmap cold (the guest's caches
+#      dropped) and warm (every page mapped), and MAP/UNMAP requests per
+#      second while the window reclaims.
 #   7. BAR accesses through vfio-user: tests/qtest/vfio-user-sparse-bench,
 #      ivshmem-plain on a memfd exported by x-vfio-user-server, the client
 #      QEMU reading and writing 4 KiB and 1 MiB of its BAR 2, mapped as a

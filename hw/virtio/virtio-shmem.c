@@ -12,6 +12,7 @@
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/mmap-alloc.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-shmem.h"
 #include "migration/blocker.h"
@@ -131,10 +132,10 @@ virtio_shmem_lookup(VirtioSharedMemory *shmem, uint64_t offset)
 /*
  * What the host gives each process: memory areas (vm.max_map_count) and
  * fds.  A mapping in a window is one area and may split an empty one in
- * two; a read-only mapping is a RAMBlock: an fd, the mapping and its
- * guard page.  A MAP that would take the last of either is refused, so
- * that a back-end sees a clear error where QEMU itself would otherwise
- * fail later.
+ * two; a mapping outside of it (no window, or one that cannot move
+ * there) is a RAMBlock: an fd, the mapping and its guard page.  A MAP
+ * that would take the last of either is refused, so that a back-end sees
+ * a clear error where QEMU itself would otherwise fail later.
  */
 #define VIRTIO_SHMEM_VMAS_PER_CHANGE 2
 /*
@@ -272,8 +273,9 @@ static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
 
 /*
  * Give [@offset, @offset + @len) of the window back to anonymous memory:
- * the file's pages go, and so does what the guest wrote there before a
- * read-only mapping covered it
+ * the file's pages go, and so does what the guest wrote there before
+ * a MemoryRegion of a mapping covered it, or into the private copy of a
+ * read-only one
  */
 static void virtio_shmem_empty_window(VirtioSharedMemory *shmem,
                                       uint64_t offset, uint64_t len)
@@ -292,26 +294,47 @@ static void virtio_shmem_empty_window(VirtioSharedMemory *shmem,
 /*
  * Put [@fd_offset, @fd_offset + @len) of @fd over its part of the window.
  * mmap() first where it changes nothing, so that most failures (a
- * read-only fd, a file that cannot be mapped, no memory) leave the window
- * as it was; then mremap() replaces the empty pages at once: the guest
- * sees either of them, never a hole.  Some mappings cannot move there
- * (hugetlbfs pages at an offset that is not a multiple of their size, a
- * driver that refuses mremap()): *@unmovable says so, and the caller
+ * writable mapping of a read-only fd, a file that cannot be mapped, no
+ * memory) leave the window as it was; then mremap() replaces the empty
+ * pages at once: the guest sees either of them, never a hole.
+ *
+ * A read-only mapping is private (MAP_PRIVATE) but writable on the host:
+ * the window is RAM to the guest, so a guest store there cannot be
+ * refused, and must not fault QEMU (TCG) or fail KVM_RUN as a host mapping
+ * without PROT_WRITE would.  Such a store copies the page, the guest alone
+ * sees the copy until the next MAP or UNMAP of the range, and the file
+ * never changes.  Pages nobody wrote are the file's own, so the guest sees
+ * what the back-end writes to the file, as with a shared mapping.
+ *
+ * Some mappings cannot move there (hugetlbfs pages at an offset that is
+ * not a multiple of their size, a driver that refuses mremap(), a
+ * read-only file that cannot be mapped privately, or read-only hugetlbfs
+ * pages: their copy would need a free huge page when the guest writes, and
+ * without one QEMU would get SIGBUS): *@unmovable says so, and the caller
  * makes a MemoryRegion of the fd instead.
  */
 static bool virtio_shmem_window_map(VirtioSharedMemory *shmem, int fd,
                                     uint64_t fd_offset, uint64_t shm_offset,
-                                    uint64_t len, const char **reason,
-                                    bool *unmovable)
+                                    uint64_t len, bool writable,
+                                    const char **reason, bool *unmovable)
 {
     uint8_t *at = (uint8_t *)shmem->window + shm_offset;
-    void *host = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                      fd_offset);
+    void *host;
 
+    if (!writable && qemu_fd_getpagesize(fd) != qemu_real_host_page_size()) {
+        *reason = "read-only huge pages are not mapped privately";
+        *unmovable = true;
+        return false;
+    }
+    host = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                writable ? MAP_SHARED : MAP_PRIVATE | MAP_NORESERVE,
+                fd, fd_offset);
     if (host == MAP_FAILED) {
         *reason = errno == EACCES ? "the fd cannot be mapped writable" :
                   errno == ENOMEM ? "no memory for the mapping" :
                   "the fd cannot be mapped";
+        /* A read-only MemoryRegion maps it shared and PROT_READ */
+        *unmovable = !writable;
         return false;
     }
     if (mremap(host, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at) ==
@@ -338,14 +361,14 @@ VirtioSharedMemoryMapping *virtio_shmem_map(VirtioSharedMemory *shmem,
     const char *reason = NULL;
     uint32_t ram_flags = RAM_SHARED;
     Error *local_err = NULL;
-    bool in_window = shmem->window && writable;
+    bool in_window = shmem->window != NULL;
     bool unmovable = false;
 
     if (virtio_shmem_check_map(shmem, fd, fd_offset, shm_offset, len,
                                in_window, &reason) &&
         in_window &&
         !virtio_shmem_window_map(shmem, fd, fd_offset, shm_offset, len,
-                                 &reason, &unmovable) &&
+                                 writable, &reason, &unmovable) &&
         unmovable) {
         /* A MemoryRegion of its own, within the limits those have */
         dev = virtio_shmem_dev_name(shmem->vdev);

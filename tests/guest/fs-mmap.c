@@ -13,10 +13,16 @@
  *                                "changed" or "sigbus"
  *   fs-mmap seq FILE             read() it all in 1 MiB pieces; says
  *                                "seq ns=N bytes=B"
- *   fs-mmap rand FILE SPAN COUNT  COUNT reads of 4 KiB at random 4 KiB
+ *   fs-mmap rand FILE SPAN COUNT [PASSES]
+ *                                COUNT reads of 4 KiB at random 4 KiB
  *                                offsets of the first SPAN bytes, through
- *                                a mapping, twice (the first warms); says
- *                                "rand ns=N count=COUNT" of the second
+ *                                a mapping, PASSES (2) times, the same
+ *                                offsets each time (the first warms); says
+ *                                "rand ns=N count=COUNT faults=F" of the
+ *                                last pass, F its page faults (minor and
+ *                                major, getrusage()), first_ns= and
+ *                                first_faults= of the first, warm_ns= the
+ *                                median of the others, total_ns= of all
  *
  * Copyright (c) 2026 The QEMU fork developers
  *
@@ -30,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +66,24 @@ static size_t parse_size(const char *arg)
         exit(1);
     }
     return v;
+}
+
+/* Page faults of this process so far, minor and major */
+static long faults(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) < 0) {
+        die("getrusage");
+    }
+    return ru.ru_minflt + ru.ru_majflt;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+
+    return x < y ? -1 : x > y;
 }
 
 static char *map_file(const char *path, int flags, int prot, size_t *size)
@@ -173,24 +198,33 @@ int main(int argc, char **argv)
                (t1.tv_nsec - t0.tv_nsec), total);
         return 0;
     }
-    if (argc == 5 && !strcmp(argv[1], "rand")) {
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "rand")) {
         static char buf[4096];
         unsigned long sum = 0, seed = 1;
         struct timespec t0, t1;
-        size_t span, count, pages;
-        int pass;
+        size_t span, count, pages, passes = 2, pass;
+        long long first_ns = 0, total_ns = 0, ns = 0, *pass_ns;
+        long f0 = 0, first_faults = 0;
 
         p = map_file(argv[2], O_RDONLY, PROT_READ, &size);
         span = parse_size(argv[3]);
         count = parse_size(argv[4]);
-        if (span > size || span < 4096) {
-            fprintf(stderr, "span out of the file\n");
+        if (argc == 6) {
+            passes = parse_size(argv[5]);
+        }
+        if (span > size || span < 4096 || !passes || passes > 100000) {
+            fprintf(stderr, "span out of the file, or 0 or too many passes\n");
             return 1;
         }
+        pass_ns = calloc(passes, sizeof(*pass_ns));
+        if (!pass_ns) {
+            die("calloc");
+        }
         pages = span / 4096;
-        for (pass = 0; pass < 2; pass++) {
-            /* The same pages each pass: the second finds them warm */
+        for (pass = 0; pass < passes; pass++) {
+            /* The same pages each pass: the later ones find them warm */
             seed = 1;
+            f0 = faults();
             clock_gettime(CLOCK_MONOTONIC, &t0);
             for (i = 0; i < count; i++) {
                 seed = seed * 6364136223846793005UL + 1442695040888963407UL;
@@ -198,13 +232,26 @@ int main(int argc, char **argv)
                 sum += buf[i % sizeof(buf)];
             }
             clock_gettime(CLOCK_MONOTONIC, &t1);
+            ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                 (t1.tv_nsec - t0.tv_nsec);
+            total_ns += ns;
+            pass_ns[pass] = ns;
+            if (!pass) {
+                first_ns = ns;
+                first_faults = faults() - f0;
+            }
         }
-        printf("rand ns=%lld count=%zu sum=%lu\n",
-               (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL +
-               (t1.tv_nsec - t0.tv_nsec), count, sum);
+        /* The median of the passes after the first (the first alone: 1) */
+        if (passes > 1) {
+            qsort(pass_ns + 1, passes - 1, sizeof(*pass_ns), cmp_ll);
+        }
+        printf("rand ns=%lld count=%zu faults=%ld first_ns=%lld "
+               "first_faults=%ld warm_ns=%lld total_ns=%lld sum=%lu\n",
+               ns, count, faults() - f0, first_ns, first_faults,
+               pass_ns[passes > 1 ? 1 + (passes - 1) / 2 : 0], total_ns, sum);
         return 0;
     }
     fprintf(stderr, "usage: fs-mmap cat FILE | write FILE OFF LEN TAG | "
-            "hold FILE\n");
+            "hold FILE | seq FILE | rand FILE SPAN COUNT [PASSES]\n");
     return 2;
 }

@@ -287,15 +287,20 @@ static void test_map_unmap(void)
     qtest_memwrite(t.qts, t.bar.addr + 0x201000, pattern, sizeof(pattern));
     g_assert(memcmp(t.mem + 2 * PAGE, pattern, sizeof(pattern)) == 0);
 
-    /* Read-only, as for a file the guest opened read-only */
+    /*
+     * Read-only, as for a file the guest opened read-only: the guest reads
+     * the file, and its write reaches only its own copy of the page
+     */
     g_assert_cmphex(shmem_request(&t, VU_TEST_BACKEND_REQ_SHMEM_MAP, 0,
                                   CACHE_SIZE - PAGE, PAGE, 0, t.memfd),
                     ==, 0);
+    qtest_memread(t.qts, t.bar.addr + CACHE_SIZE - PAGE, buf, PAGE);
+    g_assert(memcmp(buf, t.mem, PAGE) == 0);
     memcpy(buf, t.mem, PAGE);
     qtest_memwrite(t.qts, t.bar.addr + CACHE_SIZE - PAGE, pattern, PAGE);
     g_assert(memcmp(t.mem, buf, PAGE) == 0);
     qtest_memread(t.qts, t.bar.addr + CACHE_SIZE - PAGE, buf, PAGE);
-    g_assert(memcmp(buf, t.mem, PAGE) == 0);
+    g_assert(memcmp(buf, pattern, PAGE) == 0);
     g_assert_cmpint(count_mappings(&t), ==, 2);
 
     /* Past the window: refused, nothing changes */
@@ -311,6 +316,10 @@ static void test_map_unmap(void)
     qtest_memread(t.qts, t.bar.addr + 0x200000, buf, sizeof(buf));
     g_assert(memcmp(buf, t.mem + PAGE, PAGE) != 0);
     g_assert(memcmp(buf + PAGE, t.mem + 2 * PAGE, PAGE) != 0);
+    /* The guest's copy of the read-only page went with the mapping */
+    qtest_memread(t.qts, t.bar.addr + CACHE_SIZE - PAGE, buf, PAGE);
+    g_assert(memcmp(buf, pattern, PAGE) != 0);
+    g_assert(memcmp(buf, t.mem, PAGE) != 0);
 
     /* RCU frees the unmapped memory a little later */
     for (int i = 0; i < 500; i++) {

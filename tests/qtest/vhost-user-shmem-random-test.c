@@ -55,6 +55,8 @@ static const uint64_t region_bar[NREGIONS] = { 0, 64 * PAGE };
 static const uint64_t memfd_size[NMEMFDS] = { 16 * PAGE, 16 * PAGE, PAGE };
 
 #define MAX_MAPPINGS    256
+/* The longest mapping the test asks for */
+#define MAX_MAP_PAGES   4
 
 typedef struct Mapping {
     uint8_t shmid;
@@ -63,6 +65,12 @@ typedef struct Mapping {
     uint64_t fd_offset;
     int memfd;              /* index into Rt.mem */
     bool rw;
+    /*
+     * Read-only: the guest's own copies of the pages it wrote (in the
+     * window, a write to a read-only mapping copies the page), or NULL
+     */
+    uint8_t *priv;
+    bool copied[MAX_MAP_PAGES];
 } Mapping;
 
 typedef struct Rt {
@@ -139,9 +147,28 @@ static bool model_overlaps(Rt *rt, uint8_t shmid, uint64_t off, uint64_t len)
 }
 
 /* Device reset or lost back-end: every mapping goes, holes read zeroes */
+/* Where the model has the 8 bytes the guest sees at @off of @m */
+static uint8_t *model_view(Rt *rt, Mapping *m, uint64_t off)
+{
+    uint64_t in = off - m->shm_offset;
+
+    if (m->priv && m->copied[in / PAGE]) {
+        return m->priv + in;
+    }
+    return rt->shadow[m->memfd] + m->fd_offset + in;
+}
+
+static void model_drop(Rt *rt, unsigned int idx)
+{
+    g_free(rt->map[idx].priv);
+    rt->map[idx] = rt->map[--rt->nmaps];
+}
+
 static void model_drop_all(Rt *rt)
 {
-    rt->nmaps = 0;
+    while (rt->nmaps) {
+        model_drop(rt, 0);
+    }
     for (int i = 0; i < NREGIONS; i++) {
         memset(rt->hole[i], 0, region_size[i]);
     }
@@ -196,6 +223,7 @@ static void rt_start(Rt *rt, uint32_t seed)
 
 static void rt_stop(Rt *rt)
 {
+    model_drop_all(rt);
     for (int i = 0; i < NMEMFDS; i++) {
         munmap(rt->mem[i], memfd_size[i]);
         close(rt->fd[i]);
@@ -293,6 +321,7 @@ static void op_map(Rt *rt)
     g_assert_cmpint(got, ==, expect);
     if (got) {
         g_assert_cmpuint(rt->nmaps, <, MAX_MAPPINGS);
+        g_assert_cmpuint(req.len, <=, MAX_MAP_PAGES * PAGE);
         rt->map[rt->nmaps++] = (Mapping) {
             .shmid = req.shmid, .shm_offset = req.shm_offset,
             .len = req.len, .fd_offset = req.fd_offset, .memfd = memfd,
@@ -352,7 +381,7 @@ static void op_unmap(Rt *rt)
     if (got) {
         memset(rt->hole[region_index(req.shmid)] + req.shm_offset, 0,
                req.len);
-        rt->map[idx] = rt->map[--rt->nmaps];
+        model_drop(rt, idx);
         rt->unmaps_ok++;
     } else {
         rt->unmaps_refused++;
@@ -378,8 +407,7 @@ static void op_guest_read(Rt *rt)
     OP_MSG(rt, "guest reads shmid %u 0x%" PRIx64 ": 0x%" PRIx64,
            region_shmid[ri], off, val);
     if (m) {
-        memcpy(&want, rt->shadow[m->memfd] + m->fd_offset +
-               (off - m->shm_offset), 8);
+        memcpy(&want, model_view(rt, m, off), 8);
         g_assert_cmphex(le64_to_cpu(val), ==, want);
     } else {
         /* The window's own memory: nothing of any memfd shows */
@@ -403,12 +431,24 @@ static void op_guest_write(Rt *rt)
     OP_MSG(rt, "guest writes shmid %u 0x%" PRIx64 " (%s)", region_shmid[ri],
            off, !m ? "unmapped" : m->rw ? "rw" : "ro");
     if (m && m->rw) {
-        memcpy(rt->shadow[m->memfd] + m->fd_offset + (off - m->shm_offset),
-               &le, 8);
-    } else if (!m) {
+        memcpy(model_view(rt, m, off), &le, 8);
+    } else if (m) {
+        /* The guest's copy of the page, made from the file's at first */
+        uint64_t pg = (off - m->shm_offset) / PAGE;
+
+        if (!m->priv) {
+            m->priv = g_malloc0(m->len);
+        }
+        if (!m->copied[pg]) {
+            memcpy(m->priv + pg * PAGE,
+                   rt->shadow[m->memfd] + m->fd_offset + pg * PAGE, PAGE);
+            m->copied[pg] = true;
+        }
+        memcpy(model_view(rt, m, off), &le, 8);
+    } else {
         memcpy(rt->hole[ri] + off, &le, 8);
     }
-    /* The write reached the memfd, or nothing changed anywhere */
+    /* The write reached the memfd, or no memfd changed */
     for (int i = 0; i < NMEMFDS; i++) {
         g_assert_cmpmem(rt->mem[i], memfd_size[i], rt->shadow[i],
                         memfd_size[i]);
@@ -465,8 +505,8 @@ static void count_memfd_uses(Rt *rt, int *maps, int *fds)
 
 /*
  * x-query-virtio-shmem lists what the model holds; QEMU maps every page of
- * them, and keeps an fd for each read-only one (a RAMBlock's): RCU frees
- * old ones a little later
+ * them, and keeps no fd (all are in windows): RCU frees old ones a little
+ * later
  */
 static void op_check(Rt *rt)
 {
@@ -476,12 +516,11 @@ static void op_check(Rt *rt)
                                          sizeof(Mapping) * (rt->nmaps + 1));
     unsigned int n = 0, i;
     QListEntry *e, *me;
-    int maps = -1, fds = -1, pages = 0, read_only = 0;
+    int maps = -1, fds = -1, pages = 0;
 
     OP_MSG(rt, "check: %u mappings", rt->nmaps);
     for (i = 0; i < rt->nmaps; i++) {
         pages += rt->map[i].len / PAGE;
-        read_only += !rt->map[i].rw;
     }
     qsort(want, rt->nmaps, sizeof(Mapping), mapping_cmp);
     g_assert_cmpint(qlist_size(devs), ==, 1);
@@ -511,13 +550,14 @@ static void op_check(Rt *rt)
 
     for (i = 0; i < 500; i++) {
         count_memfd_uses(rt, &maps, &fds);
-        if (maps == pages && fds == read_only) {
+        if (maps == pages && fds == 0) {
             break;
         }
         g_usleep(10 * 1000);
     }
     g_assert_cmpint(maps, ==, pages);
-    g_assert_cmpint(fds, ==, read_only);
+    /* Every mapping is in its region's window, which keeps no fd */
+    g_assert_cmpint(fds, ==, 0);
     rt->checks++;
 }
 

@@ -6,12 +6,12 @@
  * the address space dispatch once held, and checks a sample of them
  * through the BAR and all of them with x-query-virtio-shmem; then unmaps
  * in random order and checks that unmapped pages read as the empty fill.
- * It also checks that QEMU refuses a read-only MAP (a RAMBlock that keeps
- * its fd) with a clear error before it runs out of file descriptors,
- * losing nothing, that writable mappings (in the region's window) keep no
- * fd, and that a device reset and a back-end disconnect with thousands
- * live release every fd and host mapping.  The fill test runs again under
- * KVM when /dev/kvm opens.
+ * It also checks that, without a window, QEMU refuses a MAP (a RAMBlock
+ * that keeps its fd) with a clear error before it runs out of file
+ * descriptors, losing nothing, that mappings in the region's window,
+ * writable or read-only, keep no fd, and that a device reset and a
+ * back-end disconnect with thousands live release every fd and host
+ * mapping.  The fill test runs again under KVM when /dev/kvm opens.
  *
  * The random order comes from GLib's test seed (--seed to replay one).
  *
@@ -64,8 +64,10 @@ typedef struct TestCtx {
     /* By page of the region: the memfd page mapped there, or -1 */
     int page_map[REGION_PAGES];
     int live;
-    /* Map read-only: RAMBlocks that keep their fds, not the window */
+    /* Map read-only */
     bool read_only;
+    /* x-shmem-window=off: mappings are RAMBlocks that keep their fds */
+    bool no_window;
 } TestCtx;
 
 static void ctx_start(TestCtx *t, const char *accel)
@@ -84,9 +86,10 @@ static void ctx_start(TestCtx *t, const char *accel)
         "-object memory-backend-memfd,id=mem,size=256M,share=on "
         "-chardev socket,id=chr0,path=%s "
         "-device vhost-user-test-device-pci,id=vdev0,chardev=chr0,"
-        "virtio-id=%d,num_vqs=1,addr=%d.0",
+        "virtio-id=%d,num_vqs=1,addr=%d.0%s",
         accel ? accel : "", vu_test_backend_get_socket_path(t->be),
-        VIRTIO_ID_PMEM, VDEV_SLOT);
+        VIRTIO_ID_PMEM, VDEV_SLOT,
+        t->no_window ? " -global virtio-device.x-shmem-window=off" : "");
     pc_alloc_init(&t->alloc, t->qts, ALLOC_NO_FLAGS);
     t->pcibus = qpci_new_pc(t->qts, &t->alloc);
     t->pdev = qpci_device_find(t->pcibus, QPCI_DEVFN(VDEV_SLOT, 0));
@@ -287,11 +290,11 @@ static void count_memfd_uses(TestCtx *t, int *maps, int *fds)
 
 /*
  * Wait until QEMU maps exactly @want pages of the memfd, and holds an fd
- * for each read-only one
+ * for each outside of a window
  */
 static void wait_memfd_uses(TestCtx *t, int want)
 {
-    int want_fds = t->read_only ? want : 0;
+    int want_fds = t->no_window ? want : 0;
     int maps = -1, fds = -1;
 
     /* RCU frees dropped mappings a little later */
@@ -388,6 +391,7 @@ static void test_fd_limit(void)
     int maps, fds, i, refused_at = -1;
 
     t->read_only = true;
+    t->no_window = true;
     ctx_start(t, NULL);
     pid = qtest_pid(t->qts);
     pages = random_pages();
@@ -423,10 +427,10 @@ static void test_fd_limit(void)
 }
 
 /*
- * Writable mappings go into the window and keep no fd: with room for 200
- * more fds, 3,000 of them map
+ * Mappings go into the window and keep no fd, read-only ones (@data) as
+ * writable ones: with room for 200 more fds, 3,000 of them map
  */
-static void test_no_fd_limit(void)
+static void test_no_fd_limit(const void *data)
 {
     TestCtx *t = g_new0(TestCtx, 1);
     g_autofree int *pages = NULL;
@@ -434,6 +438,7 @@ static void test_no_fd_limit(void)
     pid_t pid;
     int maps, fds;
 
+    t->read_only = GPOINTER_TO_INT(data);
     ctx_start(t, NULL);
     pid = qtest_pid(t->qts);
     pages = random_pages();
@@ -526,7 +531,10 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem-scale/fill-random-kvm",
                    test_fill_random_kvm);
     qtest_add_func("/vhost-user-shmem-scale/fd-limit", test_fd_limit);
-    qtest_add_func("/vhost-user-shmem-scale/no-fd-limit", test_no_fd_limit);
+    qtest_add_data_func("/vhost-user-shmem-scale/no-fd-limit",
+                        GINT_TO_POINTER(false), test_no_fd_limit);
+    qtest_add_data_func("/vhost-user-shmem-scale/no-fd-limit/read-only",
+                        GINT_TO_POINTER(true), test_no_fd_limit);
     qtest_add_func("/vhost-user-shmem-scale/reset", test_reset);
     qtest_add_func("/vhost-user-shmem-scale/disconnect", test_disconnect);
     return g_test_run();

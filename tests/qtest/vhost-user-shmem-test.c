@@ -534,61 +534,70 @@ static void test_map_file_tail(void)
 }
 
 /*
- * The back-end may tell the driver about a mapping as soon as it has the
- * reply, so the mapping must be visible to the guest before the reply is
- * sent, not in the same handler after it: in the window once the host
- * mapping is there (virtio_shmem_map), with no new memory map at all; a
- * read-only mapping once its new FlatView is.
+ * Maps a page with @flags and checks the trace: the mapping was there
+ * before the reply went, in the window with no new memory map at all
+ * (@in_window), or with a MemoryRegion whose FlatView came before the
+ * reply and none after
  */
-static void test_map_visible_before_reply(void)
+static void check_map_before_reply(TestCtx *t, const char *log,
+                                   uint64_t shm_offset, uint64_t flags,
+                                   bool in_window)
 {
-    TestCtx t = { 0 };
-    g_autofree char *log = NULL;
-    g_autofree char *args = NULL;
     g_autofree char *text = NULL;
     const char *map_start, *reply, *event;
     gsize before;
-    int log_fd;
 
-    log_fd = g_file_open_tmp("vhost-user-shmem-trace-XXXXXX", &log, NULL);
-    g_assert_cmpint(log_fd, >=, 0);
-    close(log_fd);
-    args = g_strdup_printf("-trace flatview_new -trace virtio_shmem_map "
-                           "-trace vhost_user_backend_reply -D %s", log);
-    t.extra_args = args;
-    ctx_start(&t, true);
-    ctx_map_bar(&t);
-    assert_alive(&t);
     g_assert(g_file_get_contents(log, &text, &before, NULL));
     g_clear_pointer(&text, g_free);
-
-    g_assert_cmphex(shmem_map(&t, 0, 0, 0x20000, PAGE, MAP_RW, t.memfd),
+    g_assert_cmphex(shmem_map(t, 0, 0, shm_offset, PAGE, flags, t->memfd),
                     ==, 0);
-    assert_alive(&t);
+    assert_alive(t);
     g_assert(g_file_get_contents(log, &text, NULL, NULL));
     map_start = text + before;
     reply = strstr(map_start, "vhost_user_backend_reply req:9 ret:0");
     g_assert_nonnull(reply);
     event = strstr(map_start, "virtio_shmem_map ");
     g_assert_nonnull(event);
-    g_assert_nonnull(strstr(event, "window 1"));
+    g_assert_nonnull(strstr(event, in_window ? "window 1" : "window 0"));
     g_assert_cmpint(event - text, <, reply - text);
-    g_assert_null(strstr(map_start, "flatview_new "));
-    before = strlen(text);
-    g_clear_pointer(&text, g_free);
+    if (in_window) {
+        g_assert_null(strstr(map_start, "flatview_new "));
+    } else {
+        event = strstr(map_start, "flatview_new ");
+        g_assert_nonnull(event);
+        g_assert_cmpint(event - text, <, reply - text);
+        g_assert_null(strstr(reply, "flatview_new "));
+    }
+}
 
-    /* Read-only: the new memory map came before the reply, none after */
-    g_assert_cmphex(shmem_map(&t, 0, 0, 0x40000, PAGE, 0, t.memfd), ==, 0);
+/*
+ * The back-end may tell the driver about a mapping as soon as it has the
+ * reply, so the mapping must be visible to the guest before the reply is
+ * sent, not in the same handler after it: in the window once the host
+ * mapping is there (virtio_shmem_map), with no new memory map at all,
+ * writable or read-only; without a window once its new FlatView is.
+ */
+static void test_map_visible_before_reply(const void *data)
+{
+    bool window = GPOINTER_TO_INT(data);
+    TestCtx t = { 0 };
+    g_autofree char *log = NULL;
+    g_autofree char *args = NULL;
+    int log_fd;
+
+    log_fd = g_file_open_tmp("vhost-user-shmem-trace-XXXXXX", &log, NULL);
+    g_assert_cmpint(log_fd, >=, 0);
+    close(log_fd);
+    args = g_strdup_printf("-trace flatview_new -trace virtio_shmem_map "
+                           "-trace vhost_user_backend_reply -D %s%s", log,
+                           window ? "" :
+                           " -global virtio-device.x-shmem-window=off");
+    t.extra_args = args;
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
     assert_alive(&t);
-    g_assert(g_file_get_contents(log, &text, NULL, NULL));
-    map_start = text + before;
-    reply = strstr(map_start, "vhost_user_backend_reply req:9 ret:0");
-    g_assert_nonnull(reply);
-    event = strstr(map_start, "flatview_new ");
-    g_assert_nonnull(event);
-    g_assert_cmpint(event - text, <, reply - text);
-    g_assert_null(strstr(reply, "flatview_new "));
-
+    check_map_before_reply(&t, log, 0x20000, MAP_RW, window);
+    check_map_before_reply(&t, log, 0x40000, 0, window);
     ctx_stop(&t);
     unlink(log);
 }
@@ -649,15 +658,15 @@ static void test_release(void)
         g_assert_cmphex(shmem_map(&t, 0, i * PAGE, i * 0x10000, PAGE,
                                   i ? MAP_RW : 0, t.memfd), ==, 0);
     }
-    /* The read-only mapping is a RAMBlock that keeps its fd */
-    g_assert(wait_memfd_uses(&t, 3, 1));
+    /* All three in the window, the read-only one too: no fd kept */
+    g_assert(wait_memfd_uses(&t, 3, 0));
 
     /* A refused map keeps nothing either */
     for (int i = 0; i < 10; i++) {
         g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, t.memfd), !=,
                         0);
     }
-    g_assert(wait_memfd_uses(&t, 3, 1));
+    g_assert(wait_memfd_uses(&t, 3, 0));
 
     for (int i = 0; i < 3; i++) {
         g_assert_cmphex(shmem_unmap(&t, 0, i * 0x10000, PAGE), ==, 0);
@@ -666,7 +675,30 @@ static void test_release(void)
     ctx_stop(&t);
 }
 
-/* A read-only mapping reads fine and ignores guest writes */
+/* Whether all of @buf is @byte */
+static bool all_bytes(const uint8_t *buf, size_t len, uint8_t byte)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != byte) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether "info mtree" shows a MemoryRegion named @name */
+static bool mtree_has(TestCtx *t, const char *name)
+{
+    g_autofree char *mtree = qtest_hmp(t->qts, "info mtree");
+
+    return strstr(mtree, name) != NULL;
+}
+
+/*
+ * A read-only mapping reads the file, and a guest write never reaches the
+ * file: in the window it lands in a private copy of the page, which the
+ * guest alone sees until the range is unmapped
+ */
 static void test_read_only(void)
 {
     TestCtx t = { 0 };
@@ -676,15 +708,71 @@ static void test_read_only(void)
     ctx_map_bar(&t);
     memcpy(before, t.mem + 3 * PAGE, PAGE);
     g_assert_cmphex(shmem_map(&t, 0, 3 * PAGE, 0, PAGE, 0, t.memfd), ==, 0);
+    g_assert_false(mtree_has(&t, "mapping-0x0"));
     bar_read(&t, 0, buf, PAGE);
     g_assert(memcmp(buf, before, PAGE) == 0);
+
+    /* The back-end's writes show until the guest writes the page */
+    memset(t.mem + 3 * PAGE, 0x3c, 16);
+    bar_read(&t, 0, buf, PAGE);
+    g_assert_true(all_bytes(buf, 16, 0x3c));
+    memcpy(t.mem + 3 * PAGE, before, 16);
 
     memset(junk, 0xee, sizeof(junk));
     bar_write(&t, 0, junk, sizeof(junk));
     g_assert(memcmp(t.mem + 3 * PAGE, before, PAGE) == 0);
     bar_read(&t, 0, buf, PAGE);
-    g_assert(memcmp(buf, before, PAGE) == 0);
+    g_assert_true(all_bytes(buf, PAGE, 0xee));
     assert_alive(&t);
+
+    /* Mapped again: the file's bytes, the copy is gone */
+    g_assert_cmphex(shmem_unmap(&t, 0, 0, PAGE), ==, 0);
+    g_assert_cmphex(shmem_map(&t, 0, 3 * PAGE, 0, PAGE, 0, t.memfd), ==, 0);
+    bar_read(&t, 0, buf, PAGE);
+    g_assert(memcmp(buf, before, PAGE) == 0);
+    g_assert(memcmp(t.mem + 3 * PAGE, before, PAGE) == 0);
+    ctx_stop(&t);
+}
+
+/*
+ * A read-only fd (what virtiofs DAX sends for a file the guest opened
+ * read-only) maps read-only into the window, keeps no fd, and a guest
+ * write changes neither the file nor what the back-end sees; mapped
+ * writable, it is refused
+ */
+static void test_read_only_fd(void)
+{
+    TestCtx t = { 0 };
+    g_autofree char *path = NULL;
+    uint8_t before[PAGE], buf[PAGE], junk[PAGE];
+    int fd;
+
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    path = g_strdup_printf("/proc/self/fd/%d", t.memfd);
+    fd = open(path, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    memcpy(before, t.mem + 2 * PAGE, PAGE);
+
+    g_assert_cmphex(shmem_map(&t, 0, 2 * PAGE, 0x10000, PAGE, MAP_RW, fd),
+                    !=, 0);
+    g_assert_cmpint(count_mappings(&t, 0), ==, 0);
+    g_assert_cmphex(shmem_map(&t, 0, 2 * PAGE, 0x10000, PAGE, 0, fd), ==, 0);
+    g_assert_false(mtree_has(&t, "mapping-0x10000"));
+    g_assert(wait_memfd_uses(&t, 1, 0));
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert(memcmp(buf, before, PAGE) == 0);
+
+    memset(junk, 0x77, sizeof(junk));
+    bar_write(&t, 0x10000, junk, PAGE);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0x77));
+    g_assert(memcmp(t.mem + 2 * PAGE, before, PAGE) == 0);
+    assert_alive(&t);
+
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x10000, PAGE), ==, 0);
+    g_assert(wait_memfd_released(&t));
+    close(fd);
     ctx_stop(&t);
 }
 
@@ -841,13 +929,13 @@ static void limit_fds(TestCtx *t, struct rlimit *old, int room)
 
 /*
  * Out of file descriptors, QEMU receives a SHMEM_MAP without its fd, or
- * one that a read-only mapping (a RAMBlock keeps its fd) cannot keep: the
- * request is refused, what is mapped stays, and mapping works again once
- * fds are free.
+ * one that a mapping outside of a window (a RAMBlock keeps its fd) cannot
+ * keep: the request is refused, what is mapped stays, and mapping works
+ * again once fds are free.
  */
 static void test_out_of_fds(void)
 {
-    TestCtx t = { 0 };
+    TestCtx t = { .extra_args = "-global virtio-device.x-shmem-window=off" };
     struct rlimit old;
     int n;
     uint8_t buf[PAGE];
@@ -880,8 +968,9 @@ static void test_out_of_fds(void)
 }
 
 /*
- * Writable mappings live in the region's window and keep no fd: with room
- * for 4 more fds, 64 of them map, and QEMU holds none of their fds
+ * Mappings live in the region's window and keep no fd, writable and
+ * read-only alike: with room for 4 more fds, 64 of them map, and QEMU
+ * holds none of their fds
  */
 static void test_window_no_fds(void)
 {
@@ -895,7 +984,7 @@ static void test_window_no_fds(void)
     limit_fds(&t, &old, 4);
     for (n = 0; n < 64; n++) {
         g_assert_cmphex(shmem_map(&t, 0, (n % 4) * PAGE, n * PAGE, PAGE,
-                                  MAP_RW, t.memfd), ==, 0);
+                                  n % 2 ? MAP_RW : 0, t.memfd), ==, 0);
     }
     g_assert_cmpint(count_mappings(&t, 0), ==, 64);
     g_assert(wait_memfd_uses(&t, 64, 0));
@@ -906,17 +995,6 @@ static void test_window_no_fds(void)
     g_assert_cmpint(prlimit(qtest_pid(t.qts), RLIMIT_NOFILE, &old, NULL), ==,
                     0);
     ctx_stop(&t);
-}
-
-/* Whether all of @buf is @byte */
-static bool all_bytes(const uint8_t *buf, size_t len, uint8_t byte)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (buf[i] != byte) {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* How many memory areas process @pid has (lines of /proc/PID/maps) */
@@ -1055,14 +1133,6 @@ static void test_query_pages(void)
     ctx_stop(&t);
 }
 
-/* Whether "info mtree" shows a MemoryRegion named @name */
-static bool mtree_has(TestCtx *t, const char *name)
-{
-    g_autofree char *mtree = qtest_hmp(t->qts, "info mtree");
-
-    return strstr(mtree, name) != NULL;
-}
-
 /*
  * Holes of the window: a guest write stays there (anonymous memory of
  * the window) until a MAP or UNMAP of the range or a reset, after which
@@ -1121,9 +1191,10 @@ static void test_window_holes(void)
 }
 
 /*
- * A read-only mapping is a MemoryRegion above the window: over a hole the
- * guest wrote, it shows the file, drops the guest's writes, and leaves
- * zeroes when it goes
+ * A read-only mapping goes into the window too, privately: over a hole
+ * the guest wrote, it shows the file; a guest write there changes only the
+ * guest's copy of the page, never the file; when it goes, the range reads
+ * zeroes, and no byte of the file or of the copy shows
  */
 static void test_window_read_only_over_hole(void)
 {
@@ -1136,18 +1207,19 @@ static void test_window_read_only_over_hole(void)
     memset(junk, 0xee, sizeof(junk));
     bar_write(&t, 0, junk, PAGE);
     g_assert_cmphex(shmem_map(&t, 0, 3 * PAGE, 0, PAGE, 0, t.memfd), ==, 0);
-    g_assert_true(mtree_has(&t, "mapping-0x0"));
+    g_assert_false(mtree_has(&t, "mapping-0x0"));
     bar_read(&t, 0, buf, PAGE);
     g_assert(memcmp(buf, before, PAGE) == 0);
     memset(junk, 0x55, sizeof(junk));
     bar_write(&t, 0, junk, PAGE);
     bar_read(&t, 0, buf, PAGE);
-    g_assert(memcmp(buf, before, PAGE) == 0);
+    g_assert_true(all_bytes(buf, PAGE, 0x55));
     g_assert(memcmp(t.mem + 3 * PAGE, before, PAGE) == 0);
 
     g_assert_cmphex(shmem_unmap(&t, 0, 0, PAGE), ==, 0);
     bar_read(&t, 0, buf, PAGE);
     g_assert_true(all_bytes(buf, PAGE, 0));
+    g_assert(memcmp(t.mem + 3 * PAGE, before, PAGE) == 0);
     g_assert(wait_memfd_released(&t));
     ctx_stop(&t);
 }
@@ -1194,8 +1266,53 @@ static void test_window_unmovable(void)
 }
 
 /*
+ * Read-only hugetlbfs pages stay out of the window: a private copy would
+ * need a free huge page when the guest writes (QEMU would get SIGBUS
+ * without one).  A MemoryRegion of their own drops guest writes.  Needs a
+ * free 2 MiB huge page: skipped without.
+ */
+static void test_window_read_only_huge(void)
+{
+    TestCtx t = { 0 };
+    uint64_t huge = 2 * 1024 * 1024;
+    uint8_t buf[PAGE];
+    uint8_t *mem = MAP_FAILED;
+    int fd = memfd_create("vhost-user-shmem-test-huge",
+                          MFD_CLOEXEC | MFD_HUGETLB);
+
+    if (fd >= 0 && ftruncate(fd, huge) == 0) {
+        mem = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (mem == MAP_FAILED) {
+        g_test_skip("no 2 MiB huge page to map (vm.nr_hugepages)");
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    memset(mem, 0x5a, huge);
+    ctx_start(&t, true);
+    ctx_map_bar(&t);
+    g_assert_cmphex(shmem_map(&t, 0, 0, 0, huge, 0, fd), ==, 0);
+    g_assert_true(mtree_has(&t, "mapping-0x0"));
+    bar_read(&t, PAGE, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0x5a));
+    memset(buf, 0xa5, PAGE);
+    bar_write(&t, PAGE, buf, PAGE);
+    bar_read(&t, PAGE, buf, PAGE);
+    g_assert_true(all_bytes(buf, PAGE, 0x5a));
+    g_assert_true(all_bytes(mem + PAGE, PAGE, 0x5a));
+    assert_alive(&t);
+    g_assert_cmphex(shmem_unmap(&t, 0, 0, huge), ==, 0);
+    ctx_stop(&t);
+    munmap(mem, huge);
+    close(fd);
+}
+
+/*
  * x-shmem-window=off: every mapping is a MemoryRegion that keeps its fd,
- * and holes are holes: guest writes there go nowhere
+ * a read-only one drops guest writes, and holes are holes: guest writes
+ * there go nowhere
  */
 static void test_window_off(void)
 {
@@ -1218,6 +1335,16 @@ static void test_window_off(void)
     g_assert(wait_memfd_uses(&t, 1, 1));
     g_assert_cmphex(shmem_unmap(&t, 0, 0x10000, PAGE), ==, 0);
     g_assert(wait_memfd_released(&t));
+
+    /* A read-only mapping drops the guest's writes */
+    g_assert_cmphex(shmem_map(&t, 0, PAGE, 0x10000, PAGE, 0, t.memfd), ==,
+                    0);
+    g_assert_true(mtree_has(&t, "mapping-0x10000"));
+    bar_write(&t, 0x10000, junk, PAGE);
+    bar_read(&t, 0x10000, buf, PAGE);
+    g_assert(memcmp(buf, t.mem + PAGE, PAGE) == 0);
+    g_assert_false(all_bytes(t.mem + PAGE, PAGE, 0xee));
+    g_assert_cmphex(shmem_unmap(&t, 0, 0x10000, PAGE), ==, 0);
     ctx_stop(&t);
 }
 
@@ -1430,11 +1557,15 @@ int main(int argc, char **argv)
                    test_no_shmem_feature);
     qtest_add_func("/vhost-user-shmem/map-rw", test_map_rw);
     qtest_add_func("/vhost-user-shmem/map-file-tail", test_map_file_tail);
-    qtest_add_func("/vhost-user-shmem/map-visible-before-reply",
-                   test_map_visible_before_reply);
+    qtest_add_data_func("/vhost-user-shmem/map-visible-before-reply",
+                        GINT_TO_POINTER(true), test_map_visible_before_reply);
+    qtest_add_data_func("/vhost-user-shmem/window/off/map-visible-before-reply",
+                        GINT_TO_POINTER(false),
+                        test_map_visible_before_reply);
     qtest_add_func("/vhost-user-shmem/unmap", test_unmap);
     qtest_add_func("/vhost-user-shmem/release", test_release);
     qtest_add_func("/vhost-user-shmem/read-only", test_read_only);
+    qtest_add_func("/vhost-user-shmem/read-only-fd", test_read_only_fd);
     qtest_add_func("/vhost-user-shmem/bad-map", test_bad_map);
     qtest_add_func("/vhost-user-shmem/many-mappings", test_many_mappings);
     qtest_add_func("/vhost-user-shmem/out-of-fds", test_out_of_fds);
@@ -1443,6 +1574,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-shmem/window/holes", test_window_holes);
     qtest_add_func("/vhost-user-shmem/window/read-only-over-hole",
                    test_window_read_only_over_hole);
+    qtest_add_func("/vhost-user-shmem/window/read-only-huge",
+                   test_window_read_only_huge);
     qtest_add_func("/vhost-user-shmem/window/off", test_window_off);
     qtest_add_func("/vhost-user-shmem/window/unmovable",
                    test_window_unmovable);
