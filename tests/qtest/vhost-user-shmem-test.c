@@ -1225,16 +1225,11 @@ static void test_window_read_only_over_hole(void)
 }
 
 /*
- * A writable mapping that the kernel cannot move into the window (2 MiB
- * hugetlbfs pages at an offset that is not a multiple of 2 MiB) becomes a
- * MemoryRegion of its own, and works.  Needs free 2 MiB huge pages:
- * skipped without.
+ * A memfd of one 2 MiB huge page filled with @byte, mapped; NULL (and the
+ * case skipped) without a free huge page
  */
-static void test_window_unmovable(void)
+static uint8_t *huge_page_filled(uint64_t huge, uint8_t byte, int *fdp)
 {
-    TestCtx t = { 0 };
-    uint64_t huge = 2 * 1024 * 1024;
-    uint8_t buf[PAGE];
     uint8_t *mem = MAP_FAILED;
     int fd = memfd_create("vhost-user-shmem-test-huge",
                           MFD_CLOEXEC | MFD_HUGETLB);
@@ -1247,9 +1242,30 @@ static void test_window_unmovable(void)
         if (fd >= 0) {
             close(fd);
         }
+        return NULL;
+    }
+    memset(mem, byte, huge);
+    *fdp = fd;
+    return mem;
+}
+
+/*
+ * A writable mapping that the kernel cannot move into the window (2 MiB
+ * hugetlbfs pages at an offset that is not a multiple of 2 MiB) becomes a
+ * MemoryRegion of its own, and works.  Needs free 2 MiB huge pages:
+ * skipped without.
+ */
+static void test_window_unmovable(void)
+{
+    TestCtx t = { 0 };
+    uint64_t huge = 2 * 1024 * 1024;
+    uint8_t buf[PAGE];
+    int fd;
+    uint8_t *mem = huge_page_filled(huge, 0x5a, &fd);
+
+    if (!mem) {
         return;
     }
-    memset(mem, 0x5a, huge);
     ctx_start(&t, true);
     ctx_map_bar(&t);
     g_assert_cmphex(shmem_map(&t, 0, 0, PAGE, huge, MAP_RW, fd), ==, 0);
@@ -1276,21 +1292,12 @@ static void test_window_read_only_huge(void)
     TestCtx t = { 0 };
     uint64_t huge = 2 * 1024 * 1024;
     uint8_t buf[PAGE];
-    uint8_t *mem = MAP_FAILED;
-    int fd = memfd_create("vhost-user-shmem-test-huge",
-                          MFD_CLOEXEC | MFD_HUGETLB);
+    int fd;
+    uint8_t *mem = huge_page_filled(huge, 0x5a, &fd);
 
-    if (fd >= 0 && ftruncate(fd, huge) == 0) {
-        mem = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    }
-    if (mem == MAP_FAILED) {
-        g_test_skip("no 2 MiB huge page to map (vm.nr_hugepages)");
-        if (fd >= 0) {
-            close(fd);
-        }
+    if (!mem) {
         return;
     }
-    memset(mem, 0x5a, huge);
     ctx_start(&t, true);
     ctx_map_bar(&t);
     g_assert_cmphex(shmem_map(&t, 0, 0, 0, huge, 0, fd), ==, 0);
