@@ -64,6 +64,7 @@ static void db_poll(void *opaque)
 {
     NvmeDbPoll *p = opaque;
     NvmeCtrl *n = p->n;
+    bool running = runstate_is_running();
     bool changed = false, queues = false;
     uint32_t qid;
 
@@ -76,7 +77,7 @@ static void db_poll(void *opaque)
                 continue;
             }
             queues = true;
-            if (!runstate_is_running()) {
+            if (!running) {
                 continue;
             }
             val = db_read(p, idx);
@@ -118,9 +119,9 @@ bool nvme_db_poll_init(NvmeCtrl *n, MemoryRegion *bar0, uint64_t end,
         error_setg(errp, "x-db-memdev: memory backend '%s' is in use", name);
         return false;
     }
-    if (n->params.msix_exclusive_bar || n->params.ioeventfd) {
-        error_setg(errp, "x-db-memdev does not work with msix-exclusive-bar "
-                   "or ioeventfd");
+    /* msix-exclusive-bar is refused by the caller, which never gets here */
+    if (n->params.ioeventfd) {
+        error_setg(errp, "x-db-memdev does not work with ioeventfd");
         return false;
     }
     if (memory_region_size(mr) < end) {
