@@ -2,7 +2,8 @@
 """The table of 'make bench' (fork/bench.sh) from the parts' JSON files.
 
 Reads shmem-qtest.json, shmem-kvm.json, guest-read.json,
-vfio-user-dma.json, fs-dax.json and vfio-user-sparse.json from --dir (each
+vfio-user-dma.json, fs-dax.json, fs-dax-small-guest.json and
+vfio-user-sparse.json from --dir (each
 may be missing), prints the figures,
 the ratios and the targets, and writes everything to results.json there.
 """
@@ -216,14 +217,12 @@ def part2(r, guest, other):
               100 * guest.get("ratio_shmem_tmpfs", 0)))
 
 
-def part6(r, fs):
-    r.out("6. virtiofs DAX (vhost-user-fs-dax, 64 MiB window), "
-          "dax=always against dax=never, same back-end and boot")
-    if not fs:
-        r.out("  not run")
-        return
-    r.out("  %s guest, %d MiB file in the back-end's /dev/shm" %
-          ((fs.get("accel") or "?").upper(), fs.get("bytes", 256 << 20) >> 20))
+def part6_config(r, fs, what):
+    r.out("  %s: %s guest of %s, %d MiB file in the back-end's /dev/shm, "
+          "window %s, random reads over its first %d MiB" %
+          (what, (fs.get("accel") or "?").upper(), fs.get("guest_mem", "512M"),
+           fs.get("bytes", 256 << 20) >> 20, fs.get("cache_size", "64M"),
+           fs.get("span_mib", 32)))
     r.out("  %-48s %8.1f MB/s  dax=always %8.1f MB/s  %.2fx" %
           ("sequential read(), dax=never", fs["seq_mbs_never"],
            fs["seq_mbs_always"], fs["seq_ratio"]))
@@ -235,12 +234,34 @@ def part6(r, fs):
     r.out("  %-48s %8.0f ns    dax=always %8.0f ns    %.2fx" %
           ("4 KiB random reads via mmap (warm), dax=never",
            fs["rand_ns_never"], fs["rand_ns_always"], fs["rand_ratio"]))
+    r.out("  %-48s %8d         dax=always %8d" %
+          ("page faults of the last warm pass, dax=never",
+           fs["rand_faults_never"], fs["rand_faults_always"]))
+    if fs.get("guest_cached_kib_never", -1) >= 0:
+        r.out("  %-48s %8d MiB   dax=always %8d MiB   (of %d MiB)" %
+              ("guest page cache after the reads, dax=never",
+               fs["guest_cached_kib_never"] >> 10,
+               fs["guest_cached_kib_always"] >> 10,
+               fs["guest_memtotal_kib"] >> 10))
     r.out("  MAP/UNMAP while the window reclaims: %d + %d, %.0f per second" %
           (fs["maps"], fs["unmaps"], fs["map_unmap_per_s"]))
-    r.target("DAX >= %.0fx non-DAX, warm mmap random reads" % FS_DAX_RAND_MIN,
+    r.target("DAX >= %.0fx non-DAX, warm mmap random reads, %s" %
+             (FS_DAX_RAND_MIN, what),
              fs["rand_ratio"] >= FS_DAX_RAND_MIN, fs["rand_ratio"],
              FS_DAX_RAND_MIN, "%.2fx (%s)" % (fs["rand_ratio"],
                                               fs.get("accel") or "?"))
+
+
+def part6(r, fs, small):
+    r.out("6. virtiofs DAX (vhost-user-fs-dax), dax=always against "
+          "dax=never, same back-end and boot")
+    if not fs and not small:
+        r.out("  not run")
+        return
+    if fs:
+        part6_config(r, fs, "the span fits the guest's page cache")
+    if small:
+        part6_config(r, small, "the span exceeds the guest's page cache")
 
 
 def part7(r, sparse):
@@ -552,6 +573,7 @@ def main():
     vfu = load(args.dir, "vfio-user-dma.json")
     vfu_file = load(args.dir, "vfio-user-dma-file.json")
     fs_dax = load(args.dir, "fs-dax.json")
+    fs_dax_small = load(args.dir, "fs-dax-small-guest.json")
     sparse = load(args.dir, "vfio-user-sparse.json")
     if kvm and kvm.get("accel") != "kvm":
         kvm = None                      # KVM did not start: QEMU fell back
@@ -574,7 +596,7 @@ def main():
     r.out()
     part4(r, vfu_file, "5", "file")
     r.out()
-    part6(r, fs_dax)
+    part6(r, fs_dax, fs_dax_small)
     r.out()
     part7(r, sparse)
     r.out()
@@ -594,6 +616,7 @@ def main():
                    "vfio_user_dma": vfu,
                    "vfio_user_dma_file": vfu_file,
                    "fs_dax": fs_dax,
+                   "fs_dax_small_guest": fs_dax_small,
                    "vfio_user_sparse": sparse,
                    "failed": args.failed.split()}, f, indent=2)
 

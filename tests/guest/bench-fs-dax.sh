@@ -23,9 +23,13 @@
 # The window is BENCH_FS_CACHE (64M): the sequential read through it makes
 # the driver reclaim mappings; the back-end's count of maps and unmaps over
 # the time of the dax=always reads gives the MAP/UNMAP requests per second.
+# After the random reads the guest says how much page cache it holds: with
+# DAX the file stays in the host's.  With a guest too small to cache the
+# span (GUEST_MEM=256M BENCH_FS_SPAN_MIB=256 and a window that holds the
+# file, BENCH_FS_CACHE=512M), the warm passes fault without DAX.
 #
 # Environment: those of boot.sh and fs-lib.sh (QEMU, VHOST_USER_FS_DAX,
-# GUEST_ACCEL...).  Exit: 0 with figures, 1 when it could not measure, 77
+# GUEST_MEM, GUEST_ACCEL...).  Exit: 0 with figures, 1 when it could not measure, 77
 # when it cannot run.
 set -eu
 
@@ -60,6 +64,9 @@ for mode in $modes; do
     r=$(/tmp/fs-mmap rand /mnt/big $((SPAN * 1048576)) $COUNT $PASSES) ||
         fail "fs-mmap rand failed"
     echo "BENCH rand-$mode $r"
+    # What the guest holds of the file: its page cache after the reads
+    echo "BENCH mem-$mode $(awk '/^(MemTotal|MemAvailable|Cached):/ {
+        printf "%s=%d ", tolower(substr($1, 1, length($1) - 1)), $2 }' /proc/meminfo)"
     umount /mnt || fail "umount failed"
 done
 GUEST
@@ -95,7 +102,8 @@ need = ["seq-never", "seq-always", "rand-never", "rand-always"]
 if any(k not in f for k in need):
     sys.exit("bench-fs-dax: no figures in the serial log")
 res = {"accel": accel, "maps": maps, "unmaps": unmaps,
-       "bytes": int(f["seq-always"]["bytes"])}
+       "bytes": int(f["seq-always"]["bytes"]), "span_mib": int(sys.argv[6]),
+       "cache_size": sys.argv[7], "guest_mem": sys.argv[8]}
 for m in ("never", "always"):
     s = f["seq-" + m]
     res["seq_mbs_" + m] = int(s["bytes"]) / (int(s["ns"]) / 1e9) / 1e6
@@ -104,6 +112,9 @@ for m in ("never", "always"):
     res["rand_faults_" + m] = int(r["faults"])
     res["rand_cold_ns_" + m] = int(r["first_ns"]) / int(r["count"])
     res["rand_cold_faults_" + m] = int(r["first_faults"])
+    mem = f.get("mem-" + m, {})
+    res["guest_cached_kib_" + m] = int(mem.get("cached", -1))
+    res["guest_memtotal_kib"] = int(mem.get("memtotal", -1))
 res["seq_ratio"] = res["seq_mbs_always"] / res["seq_mbs_never"]
 res["rand_ratio"] = res["rand_ns_never"] / res["rand_ns_always"]
 res["rand_cold_ratio"] = res["rand_cold_ns_never"] / res["rand_cold_ns_always"]
@@ -118,9 +129,14 @@ print("bench-fs-dax: 4 KiB random mmap reads, warm: dax=never %.0f ns, dax=alway
       " (page faults %d, %d)" %
       (res["rand_ns_never"], res["rand_ns_always"], res["rand_ratio"],
        res["rand_faults_never"], res["rand_faults_always"]))
+print("bench-fs-dax: guest page cache after the random reads: dax=never %d MiB,"
+      " dax=always %d MiB (guest MemTotal %d MiB)" %
+      (res["guest_cached_kib_never"] // 1024, res["guest_cached_kib_always"] // 1024,
+       res["guest_memtotal_kib"] // 1024))
 print("bench-fs-dax: %d maps + %d unmaps during the dax=always reads of %d rounds: %.0f per s (%s)" %
       (maps, unmaps, rounds, res["map_unmap_per_s"], accel or "accelerator unknown"))
 if out:
     with open(out, "w") as fh:
         json.dump(res, fh, indent=2)
-' "$out" "$accel" "${maps:-0}" "${unmaps:-0}" "$rounds" || pmem_die "no figures from the guest"
+' "$out" "$accel" "${maps:-0}" "${unmaps:-0}" "$rounds" "$span" "$FS_CACHE_SIZE" \
+    "$GUEST_MEM" || pmem_die "no figures from the guest"
