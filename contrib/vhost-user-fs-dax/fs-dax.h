@@ -129,6 +129,7 @@ bool fs_nodes_init(FsDax *fs, Error **errp);
 void fs_nodes_reset(FsDax *fs);
 FsNode *fs_node_get(FsDax *fs, uint64_t id);
 uint64_t fs_node_id(FsDax *fs, FsNode *node);
+bool fs_name_ok(const char *name);
 int fs_node_lookup(FsDax *fs, FsNode *parent, const char *name,
                    uint64_t *id, struct stat *st);
 void fs_node_forget(FsDax *fs, uint64_t id, uint64_t nlookup);

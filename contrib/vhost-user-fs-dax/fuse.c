@@ -84,7 +84,9 @@ static const void *fs_arg(FsReq *r, size_t size)
 
 /*
  * The NUL-terminated name at *@offset in the arguments, or NULL; moves
- * *@offset past it.
+ * *@offset past it.  A name is one path component: the host calls that
+ * take it (mkdirat(), linkat()...) would follow "../" or a '/' out of the
+ * shared directory.
  */
 static const char *fs_arg_name(FsReq *r, size_t *offset)
 {
@@ -92,7 +94,7 @@ static const char *fs_arg_name(FsReq *r, size_t *offset)
     size_t max = r->args_len - MIN(*offset, r->args_len);
     size_t len = strnlen(name, max);
 
-    if (len == max || !len || len > NAME_MAX) {
+    if (len == max || len > NAME_MAX || !fs_name_ok(name)) {
         return NULL;
     }
     *offset += len + 1;
@@ -711,24 +713,36 @@ static int fs_dir_change(FsReq *r)
     return S_ISDIR(r->node->type) ? 0 : -ENOTDIR;
 }
 
+/*
+ * The @size bytes of fixed arguments of a request that adds or removes
+ * @name in its directory, and the name after them; NULL with *@err set
+ * when they are malformed or the change is not allowed.
+ */
+static const void *fs_arg_entry(FsReq *r, size_t size, const char **name,
+                                int *err)
+{
+    const void *in = fs_arg(r, size);
+    size_t off = size;
+
+    *name = in ? fs_arg_name(r, &off) : NULL;
+    *err = *name ? fs_dir_change(r) : -EINVAL;
+    return *err ? NULL : in;
+}
+
 static int fs_create(FsReq *r)
 {
-    const struct fuse_create_in *in = fs_arg(r, sizeof(*in));
-    size_t off = sizeof(*in);
-    const char *name = in ? fs_arg_name(r, &off) : NULL;
+    const char *name;
+    int flags, fd, ret;
+    const struct fuse_create_in *in = fs_arg_entry(r, sizeof(*in), &name,
+                                                   &ret);
     struct {
         struct fuse_entry_out e;
         struct fuse_open_out o;
     } out = { 0 };
     struct stat st;
     uint64_t id;
-    int flags, fd, ret;
 
-    if (!name) {
-        return -EINVAL;
-    }
-    ret = fs_dir_change(r);
-    if (ret) {
+    if (!in) {
         return ret;
     }
     flags = fs_open_flags(r, in->flags);
@@ -753,16 +767,11 @@ static int fs_create(FsReq *r)
 
 static int fs_mknod(FsReq *r)
 {
-    const struct fuse_mknod_in *in = fs_arg(r, sizeof(*in));
-    size_t off = sizeof(*in);
-    const char *name = in ? fs_arg_name(r, &off) : NULL;
+    const char *name;
     int ret;
+    const struct fuse_mknod_in *in = fs_arg_entry(r, sizeof(*in), &name, &ret);
 
-    if (!name) {
-        return -EINVAL;
-    }
-    ret = fs_dir_change(r);
-    if (ret) {
+    if (!in) {
         return ret;
     }
     switch (in->mode & S_IFMT) {
@@ -783,16 +792,11 @@ static int fs_mknod(FsReq *r)
 
 static int fs_mkdir(FsReq *r)
 {
-    const struct fuse_mkdir_in *in = fs_arg(r, sizeof(*in));
-    size_t off = sizeof(*in);
-    const char *name = in ? fs_arg_name(r, &off) : NULL;
+    const char *name;
     int ret;
+    const struct fuse_mkdir_in *in = fs_arg_entry(r, sizeof(*in), &name, &ret);
 
-    if (!name) {
-        return -EINVAL;
-    }
-    ret = fs_dir_change(r);
-    if (ret) {
+    if (!in) {
         return ret;
     }
     if (mkdirat(r->node->fd, name, fs_mode(in->mode)) < 0) {
@@ -825,17 +829,12 @@ static int fs_symlink(FsReq *r)
 
 static int fs_link(FsReq *r)
 {
-    const struct fuse_link_in *in = fs_arg(r, sizeof(*in));
-    size_t off = sizeof(*in);
-    const char *name = in ? fs_arg_name(r, &off) : NULL;
-    FsNode *old;
+    const char *name;
     int ret;
+    const struct fuse_link_in *in = fs_arg_entry(r, sizeof(*in), &name, &ret);
+    FsNode *old;
 
-    if (!name) {
-        return -EINVAL;
-    }
-    ret = fs_dir_change(r);
-    if (ret) {
+    if (!in) {
         return ret;
     }
     old = fs_node_get(r->fs, in->oldnodeid);
@@ -863,16 +862,10 @@ static int fs_link(FsReq *r)
 
 static int fs_unlink(FsReq *r, bool dir)
 {
-    size_t off = 0;
-    const char *name = fs_arg_name(r, &off);
+    const char *name;
     int ret;
 
-    if (!name || !strcmp(name, ".") || !strcmp(name, "..") ||
-        strchr(name, '/')) {
-        return -EINVAL;
-    }
-    ret = fs_dir_change(r);
-    if (ret) {
+    if (!fs_arg_entry(r, 0, &name, &ret)) {
         return ret;
     }
     if (unlinkat(r->node->fd, name, dir ? AT_REMOVEDIR : 0) < 0) {
@@ -893,9 +886,7 @@ static int fs_rename(FsReq *r, bool two)
     FsNode *newdir;
     int ret;
 
-    if (!newname || strchr(oldname, '/') || strchr(newname, '/') ||
-        !strcmp(oldname, ".") || !strcmp(oldname, "..") ||
-        !strcmp(newname, ".") || !strcmp(newname, "..")) {
+    if (!newname) {
         return -EINVAL;
     }
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {

@@ -176,7 +176,7 @@ static void fs_node_drop(FsDax *fs, FsNode *node)
 }
 
 /* Validates a single path component from the guest */
-static bool fs_name_ok(const char *name)
+bool fs_name_ok(const char *name)
 {
     return name[0] && strcmp(name, ".") && strcmp(name, "..") &&
            !strchr(name, '/');

@@ -289,6 +289,86 @@ static void test_names(void)
     }
 }
 
+/*
+ * Sends @opcode to make a new entry @name in directory @parent: @fixed
+ * bytes of arguments at @arg (the operation's *_in), the name, and for
+ * FUSE_SYMLINK a target after it.
+ */
+static int send_new_entry(uint32_t opcode, uint64_t parent, const void *arg,
+                          size_t fixed, const char *name)
+{
+    const char *target = opcode == FUSE_SYMLINK ? "target" : "";
+    size_t name_len = strlen(name) + 1;
+    size_t target_len = *target ? strlen(target) + 1 : 0;
+    g_autofree uint8_t *buf = g_malloc0(fixed + name_len + target_len);
+
+    memcpy(buf, arg, fixed);
+    memcpy(buf + fixed, name, name_len);
+    memcpy(buf + fixed + name_len, target, target_len);
+    return send_req(opcode, parent, buf, fixed + name_len + target_len, NULL,
+                    0);
+}
+
+/*
+ * Names of new entries that are not one component: the guest must not
+ * make anything outside the directory it names, least of all outside the
+ * shared one ("../x" and absolute names reach past openat2's checks when
+ * the back-end hands them to mkdirat() and the like).
+ */
+static void test_new_names(void)
+{
+    uint64_t dir = lookup(FUSE_ROOT_ID, "dir");
+    uint64_t file = lookup(FUSE_ROOT_ID, "file");
+    g_autofree char *abs = g_build_filename(tmp_dir, "escape-abs", NULL);
+    const char *bad[] = { "..", ".", "../escape", "../../escape",
+                          "sub/escape", abs };
+    struct fuse_mkdir_in mkdir_in = { .mode = 0755 };
+    struct fuse_mknod_in mknod_in = { .mode = S_IFREG | 0644 };
+    struct fuse_create_in create_in = { .flags = O_RDWR,
+                                        .mode = S_IFREG | 0644 };
+    struct fuse_link_in link_in = { .oldnodeid = file };
+    struct {
+        uint32_t opcode;
+        const void *arg;
+        size_t fixed;
+    } ops[] = {
+        { FUSE_MKDIR, &mkdir_in, sizeof(mkdir_in) },
+        { FUSE_MKNOD, &mknod_in, sizeof(mknod_in) },
+        { FUSE_CREATE, &create_in, sizeof(create_in) },
+        { FUSE_LINK, &link_in, sizeof(link_in) },
+        { FUSE_SYMLINK, NULL, 0 },
+    };
+    g_autofree char *sub = g_build_filename(share_dir, "dir", "sub", NULL);
+    struct stat st;
+    int i, j;
+
+    g_assert_cmpint(mkdir(sub, 0755), ==, 0);
+    for (i = 0; i < ARRAY_SIZE(ops); i++) {
+        for (j = 0; j < ARRAY_SIZE(bad); j++) {
+            g_assert_cmpint(send_new_entry(ops[i].opcode, dir, ops[i].arg,
+                                           ops[i].fixed, bad[j]), ==,
+                            -EINVAL);
+        }
+        /* One component is fine */
+        g_assert_cmpint(send_new_entry(ops[i].opcode, dir, ops[i].arg,
+                                       ops[i].fixed, "ok"), ==, 0);
+        g_assert_cmpint(send_name(ops[i].opcode == FUSE_MKDIR ? FUSE_RMDIR :
+                                  FUSE_UNLINK, dir, "ok", NULL, 0), ==, 0);
+    }
+    /* Nothing was made: not beside the shared directory, nor below it */
+    for (j = 0; j < 3; j++) {
+        g_autofree char *p = g_build_filename(j == 0 ? tmp_dir : j == 1 ?
+                                              share_dir : sub, "escape",
+                                              NULL);
+
+        g_assert_cmpint(lstat(p, &st), <, 0);
+        g_assert_cmpint(errno, ==, ENOENT);
+    }
+    g_assert_cmpint(lstat(abs, &st), <, 0);
+    g_assert_cmpint(errno, ==, ENOENT);
+    g_assert_cmpint(rmdir(sub), ==, 0);
+}
+
 static void test_open_symlink(void)
 {
     struct fuse_entry_out e;
@@ -574,6 +654,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-user-fs-dax/node-ids", test_node_ids);
     g_test_add_func("/vhost-user-fs-dax/batch-forget", test_batch_forget);
     g_test_add_func("/vhost-user-fs-dax/names", test_names);
+    g_test_add_func("/vhost-user-fs-dax/new-names", test_new_names);
     g_test_add_func("/vhost-user-fs-dax/open-symlink", test_open_symlink);
     g_test_add_func("/vhost-user-fs-dax/handles", test_handles);
     g_test_add_func("/vhost-user-fs-dax/create", test_create);
