@@ -28,14 +28,15 @@ typedef struct FsNode {
     dev_t dev;
     ino_t ino;
     mode_t type;            /* S_IFMT bits; an inode never changes type */
-    uint64_t nlookup;
+    uint64_t nlookup;       /* 0: forgotten, kept for its open handles */
+    uint32_t nr_handles;
     bool dax_mapped;        /* SETUPMAPPING seen: size changes remap */
 } FsNode;
 
 /* An open file or directory: FUSE file handles name these */
 typedef struct FsHandle {
     uint32_t gen;           /* 0: free slot */
-    uint32_t node;          /* index in the node table */
+    uint64_t node_id;       /* the node's FUSE id, generation included */
     int fd;
     int flags;              /* open(2) flags the guest gave */
     DIR *dir;               /* directories: the stream READDIR walks */
@@ -126,6 +127,7 @@ void fs_msg(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
 /* node.c */
 bool fs_nodes_init(FsDax *fs, Error **errp);
+bool fs_drop_fsetid(Error **errp);
 void fs_nodes_reset(FsDax *fs);
 FsNode *fs_node_get(FsDax *fs, uint64_t id);
 uint64_t fs_node_id(FsDax *fs, FsNode *node);

@@ -143,18 +143,19 @@ static mode_t fs_mode(uint32_t mode)
  * Asks the mapper to follow the node's new size before the reply goes
  * out: the driver reads the new bytes through mappings it already has.
  */
-static void fs_reply_after_resize(FsReq *r, const void *arg, size_t len)
+static void fs_reply_after_resize_of(FsReq *r, FsNode *node, uint64_t id,
+                                     const void *arg, size_t len)
 {
     FsMapOp *op;
 
-    if (!r->node || !r->node->dax_mapped) {
+    if (!node || !node->dax_mapped) {
         fs_reply(r, 0, arg, len);
         return;
     }
     op = g_new0(FsMapOp, 1);
     op->type = FS_MAP_RESIZE;
     op->fd = -1;
-    op->node_id = r->in.nodeid;
+    op->node_id = id;
     op->reply = g_memdup2(arg, len);
     op->reply_len = len;
     op->elem = r->elem;
@@ -163,6 +164,11 @@ static void fs_reply_after_resize(FsReq *r, const void *arg, size_t len)
     op->unique = r->in.unique;
     r->elem = NULL;
     fs_mapper_queue(r->fs, op);
+}
+
+static void fs_reply_after_resize(FsReq *r, const void *arg, size_t len)
+{
+    fs_reply_after_resize_of(r, r->node, r->in.nodeid, arg, len);
 }
 
 /* The handle the request names, with the node it belongs to */
@@ -320,6 +326,11 @@ static int fs_setattr(FsReq *r)
         if (!h) {
             return -EBADF;
         }
+    }
+    if ((S_ISCHR(node->type) || S_ISBLK(node->type)) &&
+        (in->valid & (FATTR_MODE | FATTR_UID | FATTR_GID))) {
+        /* The host's device: the guest must not open it up to anyone */
+        return -EPERM;
     }
     snprintf(proc_name, sizeof(proc_name), "%d", node->fd);
     if (in->valid & FATTR_MODE) {
@@ -620,6 +631,10 @@ static int fs_readdir(FsReq *r)
         }
         d = (struct fuse_dirent *)(buf + used);
         d->ino = ent->d_ino;
+        if (h->node_id == FUSE_ROOT_ID && !strcmp(ent->d_name, "..")) {
+            /* Above the shared directory is nothing the guest may see */
+            d->ino = r->node->ino;
+        }
         d->off = ent->d_off;
         d->namelen = namelen;
         d->type = ent->d_type;
@@ -729,6 +744,36 @@ static const void *fs_arg_entry(FsReq *r, size_t size, const char **name,
     return *err ? NULL : in;
 }
 
+/*
+ * Opens the existing @name in the request's directory as CREATE without
+ * O_EXCL does: a regular file only (a FIFO would block this thread until
+ * a writer came, a device node is the host's), by its node, so that the
+ * handle's file is the node's.  Returns the fd, the node in *@id.
+ */
+static int fs_create_existing(FsReq *r, const char *name, int flags,
+                              uint64_t *id, struct stat *st)
+{
+    FsNode *node;
+    int ret, fd;
+
+    ret = fs_node_lookup(r->fs, r->node, name, id, st);
+    if (ret) {
+        return ret;
+    }
+    node = fs_node_get(r->fs, *id);
+    if (!S_ISREG(node->type)) {
+        ret = S_ISDIR(node->type) ? -EISDIR :
+              S_ISLNK(node->type) ? -ELOOP : -EINVAL;
+        fs_node_forget(r->fs, *id, 1);
+        return ret;
+    }
+    fd = fs_node_reopen(r->fs, node, flags);
+    if (fd < 0) {
+        fs_node_forget(r->fs, *id, 1);
+    }
+    return fd;
+}
+
 static int fs_create(FsReq *r)
 {
     const char *name;
@@ -739,7 +784,8 @@ static int fs_create(FsReq *r)
         struct fuse_entry_out e;
         struct fuse_open_out o;
     } out = { 0 };
-    struct stat st;
+    struct stat st, fd_st;
+    FsNode *node;
     uint64_t id;
 
     if (!in) {
@@ -749,19 +795,46 @@ static int fs_create(FsReq *r)
     if (flags < 0) {
         return flags;
     }
-    fd = fs_openat(r->node->fd, name, flags | O_CREAT | (in->flags & O_EXCL),
+    fd = fs_openat(r->node->fd, name, flags | O_CREAT | O_EXCL,
                    fs_mode(in->mode));
-    if (fd < 0) {
+    if (fd == -EEXIST && !(in->flags & O_EXCL)) {
+        fd = fs_create_existing(r, name, flags, &id, &st);
+        if (fd < 0) {
+            return fd;
+        }
+    } else if (fd < 0) {
         return fd == -EXDEV ? -EPERM : fd;
+    } else {
+        ret = fs_node_lookup(r->fs, r->node, name, &id, &st);
+        if (!ret && (fstat(fd, &fd_st) < 0 || fd_st.st_dev != st.st_dev ||
+                     fd_st.st_ino != st.st_ino)) {
+            /* Renamed under us on the host: not the file we made */
+            fs_node_forget(r->fs, id, 1);
+            ret = -EAGAIN;
+        }
+        if (ret) {
+            close(fd);
+            return ret;
+        }
+        flags &= ~O_TRUNC;
     }
-    ret = fs_node_lookup(r->fs, r->node, name, &id, &st);
-    if (ret) {
-        close(fd);
-        return ret;
+    node = fs_node_get(r->fs, id);
+    if (flags & O_TRUNC) {
+        /* Only now: the size the reply has is after the truncation */
+        ret = fs_node_stat(node, &st);
+        if (ret) {
+            close(fd);
+            fs_node_forget(r->fs, id, 1);
+            return ret;
+        }
     }
     fs_fill_entry(&out.e, id, &st);
-    out.o.fh = fs_handle_new(r->fs, fs_node_get(r->fs, id), fd, flags, NULL);
-    fs_reply(r, 0, &out, sizeof(out));
+    out.o.fh = fs_handle_new(r->fs, node, fd, flags, NULL);
+    if (flags & O_TRUNC) {
+        fs_reply_after_resize_of(r, node, id, &out, sizeof(out));
+    } else {
+        fs_reply(r, 0, &out, sizeof(out));
+    }
     return 0;
 }
 
@@ -882,13 +955,14 @@ static int fs_rename(FsReq *r, bool two)
     const struct fuse_rename2_in *in = fs_arg(r, off);
     const char *oldname = in ? fs_arg_name(r, &off) : NULL;
     const char *newname = oldname ? fs_arg_name(r, &off) : NULL;
-    uint32_t flags = two ? in->flags : 0;
+    uint32_t flags;
     FsNode *newdir;
     int ret;
 
     if (!newname) {
         return -EINVAL;
     }
+    flags = two ? in->flags : 0;
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
         return -EINVAL;
     }

@@ -321,7 +321,7 @@ int main(int argc, char *argv[])
         g_printerr("/proc/self/fd: %s\n", strerror(errno));
         return EXIT_FAILURE;
     }
-    if (!fs_nodes_init(&fs, &err)) {
+    if (!fs_drop_fsetid(&err) || !fs_nodes_init(&fs, &err)) {
         error_report_err(err);
         return EXIT_FAILURE;
     }

@@ -14,6 +14,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include "qapi/error.h"
@@ -175,6 +176,40 @@ static void fs_node_drop(FsDax *fs, FsNode *node)
     }
 }
 
+/*
+ * Gives up CAP_FSETID, if this thread has it: with it, the kernel keeps
+ * the set-user-ID and set-group-ID bits of a file we write, truncate or
+ * chown for the guest, and a guest could put its own code into a set-ID
+ * program of the host that lies in the shared directory.  Threads started
+ * later inherit the drop.
+ */
+bool fs_drop_fsetid(Error **errp)
+{
+    struct __user_cap_header_struct hdr = {
+        .version = _LINUX_CAPABILITY_VERSION_3,
+    };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    uint32_t mask = CAP_TO_MASK(CAP_FSETID);
+    unsigned int i = CAP_TO_INDEX(CAP_FSETID);
+
+    if (syscall(SYS_capget, &hdr, data) < 0) {
+        error_setg_errno(errp, errno, "capget");
+        return false;
+    }
+    if (!((data[i].effective | data[i].permitted | data[i].inheritable) &
+          mask)) {
+        return true;
+    }
+    data[i].effective &= ~mask;
+    data[i].permitted &= ~mask;
+    data[i].inheritable &= ~mask;
+    if (syscall(SYS_capset, &hdr, data) < 0) {
+        error_setg_errno(errp, errno, "cannot drop CAP_FSETID");
+        return false;
+    }
+    return true;
+}
+
 /* Validates a single path component from the guest */
 bool fs_name_ok(const char *name)
 {
@@ -226,10 +261,18 @@ void fs_node_forget(FsDax *fs, uint64_t id, uint64_t nlookup)
     if (!node || id == FUSE_ROOT_ID) {
         return;
     }
-    if (nlookup >= node->nlookup) {
-        fs_node_drop(fs, node);
-    } else {
+    if (nlookup < node->nlookup) {
         node->nlookup -= nlookup;
+        return;
+    }
+    /*
+     * Linux forgets a node only once its files are closed; a guest that
+     * does not gets the node kept for its handles, so that a handle's
+     * node id never names another node.
+     */
+    node->nlookup = 0;
+    if (!node->nr_handles) {
+        fs_node_drop(fs, node);
     }
 }
 
@@ -260,11 +303,12 @@ uint64_t fs_handle_new(FsDax *fs, FsNode *node, int fd, int flags, DIR *dir)
     }
     *h = (FsHandle) {
         .gen = fs->handle_gen,
-        .node = fs_node_index(fs, node),
+        .node_id = fs_node_id(fs, node),
         .fd = fd,
         .flags = flags,
         .dir = dir,
     };
+    node->nr_handles++;
     return (uint64_t)h->gen << 32 | index;
 }
 
@@ -278,8 +322,7 @@ FsHandle *fs_handle_get(FsDax *fs, uint64_t fh, uint64_t nodeid)
         return NULL;
     }
     h = &fs->handles[index];
-    if (!h->gen || h->gen != fh >> 32 ||
-        (nodeid && fs_node_get(fs, nodeid) != &fs->nodes[h->node])) {
+    if (!h->gen || h->gen != fh >> 32 || (nodeid && nodeid != h->node_id)) {
         return NULL;
     }
     return h;
@@ -288,6 +331,7 @@ FsHandle *fs_handle_get(FsDax *fs, uint64_t fh, uint64_t nodeid)
 static void fs_handle_drop(FsDax *fs, uint32_t index)
 {
     FsHandle *h = &fs->handles[index];
+    FsNode *node = fs_node_get(fs, h->node_id);
 
     if (h->dir) {
         closedir(h->dir);
@@ -296,6 +340,11 @@ static void fs_handle_drop(FsDax *fs, uint32_t index)
     }
     *h = (FsHandle) { .fd = -1 };
     g_array_append_val(fs->free_handles, index);
+    /* The last handle of a node the guest forgot */
+    if (node && !--node->nr_handles && !node->nlookup &&
+        node != &fs->nodes[FS_ROOT_INDEX]) {
+        fs_node_drop(fs, node);
+    }
 }
 
 void fs_handle_release(FsDax *fs, uint64_t fh)
