@@ -65,19 +65,40 @@ void fs_mapper_queue(FsDax *f, FsMapOp *op)
  * with @room bytes for the reply.  Returns the reply's error, NO_REPLY
  * for an empty one, and copies the reply's payload to @out.
  */
-static int send_raw(const void *req, size_t len, size_t room, void *out,
-                    size_t out_len)
+/*
+ * Cuts [@base, @base + @len) into @n pieces at random places (some
+ * empty), or keeps it whole without @rand.
+ */
+static void split_iov(struct iovec *iov, unsigned int n, void *base,
+                      size_t len, GRand *rand)
 {
+    size_t done = 0;
+    unsigned int i;
+
+    for (i = 0; i < n; i++) {
+        size_t piece = i == n - 1 ? len - done :
+                       g_rand_int_range(rand, 0, len - done + 1);
+
+        iov[i] = (struct iovec) { (uint8_t *)base + done, piece };
+        done += piece;
+    }
+}
+
+static int send_raw_split(const void *req, size_t len, size_t room,
+                          void *out, size_t out_len, GRand *rand)
+{
+    unsigned int nr_out = rand ? g_rand_int_range(rand, 1, 5) : 1;
+    unsigned int nr_in = rand ? g_rand_int_range(rand, 1, 4) : 1;
     VuVirtqElement *elem = g_malloc0(sizeof(*elem) +
-                                     2 * sizeof(struct iovec));
+                                     (nr_out + nr_in) * sizeof(struct iovec));
     struct fuse_out_header hdr;
 
     elem->out_sg = (struct iovec *)(elem + 1);
-    elem->in_sg = elem->out_sg + 1;
-    elem->out_num = 1;
-    elem->in_num = 1;
-    elem->out_sg[0] = (struct iovec) { (void *)req, len };
-    elem->in_sg[0] = (struct iovec) { reply_buf, MIN(room, REPLY_ROOM) };
+    elem->in_sg = elem->out_sg + nr_out;
+    elem->out_num = nr_out;
+    elem->in_num = nr_in;
+    split_iov(elem->out_sg, nr_out, (void *)req, len, rand);
+    split_iov(elem->in_sg, nr_in, reply_buf, MIN(room, REPLY_ROOM), rand);
     completed = false;
     memset(reply_buf, 0xa5, sizeof(reply_buf));
     fs_handle_request(&fs, 1, elem);
@@ -95,6 +116,12 @@ static int send_raw(const void *req, size_t len, size_t room, void *out,
     return hdr.error;
 }
 
+static int send_raw(const void *req, size_t len, size_t room, void *out,
+                    size_t out_len)
+{
+    return send_raw_split(req, len, room, out, out_len, NULL);
+}
+
 static int send_req(uint32_t opcode, uint64_t nodeid, const void *arg,
                     size_t arg_len, void *out, size_t out_len)
 {
@@ -108,7 +135,9 @@ static int send_req(uint32_t opcode, uint64_t nodeid, const void *arg,
     };
 
     memcpy(buf, &in, sizeof(in));
-    memcpy(buf + sizeof(in), arg, arg_len);
+    if (arg_len) {
+        memcpy(buf + sizeof(in), arg, arg_len);
+    }
     return send_raw(buf, in.len, REPLY_ROOM, out, out_len);
 }
 
@@ -302,7 +331,9 @@ static int send_new_entry(uint32_t opcode, uint64_t parent, const void *arg,
     size_t target_len = *target ? strlen(target) + 1 : 0;
     g_autofree uint8_t *buf = g_malloc0(fixed + name_len + target_len);
 
-    memcpy(buf, arg, fixed);
+    if (fixed) {
+        memcpy(buf, arg, fixed);
+    }
     memcpy(buf + fixed, name, name_len);
     memcpy(buf + fixed + name_len, target, target_len);
     return send_req(opcode, parent, buf, fixed + name_len + target_len, NULL,
@@ -1054,7 +1085,9 @@ static int random_request(RandomState *st, GByteArray *msg)
     }
 
     memset(out, 0, sizeof(out));
-    ret = send_raw(msg->data, msg->len, room, out, sizeof(out));
+    /* Sometimes in pieces, as a guest may lay out its buffers */
+    ret = send_raw_split(msg->data, msg->len, room, out, sizeof(out),
+                         g_rand_int_range(r, 0, 4) ? NULL : r);
     g_assert_true(ret == NO_REPLY || (ret <= 0 && ret > -4096));
     if (in.opcode == FUSE_DESTROY) {
         /* It may have ended the session without a reply: a new one */
