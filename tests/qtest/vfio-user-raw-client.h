@@ -40,6 +40,7 @@
 #define VFU_RAW_CMD_DMA_MAP         2
 #define VFU_RAW_CMD_DMA_UNMAP       3
 #define VFU_RAW_CMD_REGION_INFO     5
+#define VFU_RAW_CMD_DEVICE_SET_IRQS 8
 #define VFU_RAW_CMD_REGION_READ     9
 #define VFU_RAW_CMD_REGION_WRITE    10
 #define VFU_RAW_CMD_DMA_READ        11

@@ -854,19 +854,100 @@ out:
     teardown(&t);
 }
 
-/* A memfd of @size bytes, or -1 (the case is then skipped) */
-static int memfd_of_size(size_t size)
+/*
+ * A memfd of @size bytes, or -1 (the case is then skipped); @sealed:
+ * sealed against shrinking and growing, as the server wants a file it
+ * maps (an unsealed one it reaches by message)
+ */
+static int memfd_sized(size_t size, bool sealed)
 {
-    int fd = memfd_create("vfio-user-server-test", MFD_CLOEXEC);
+    int fd = memfd_create("vfio-user-server-test",
+                          MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
     if (fd < 0) {
         return -1;
     }
-    if (ftruncate(fd, size) < 0) {
+    if (ftruncate(fd, size) < 0 ||
+        (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)) {
         close(fd);
         return -1;
     }
     return fd;
+}
+
+static int memfd_of_size(size_t size)
+{
+    return memfd_sized(size, true);
+}
+
+/*
+ * The client truncates the file it shared after DMA_MAP: the server took
+ * SIGBUS at the device's next DMA.  A file not sealed against shrinking
+ * is reached by message instead.
+ */
+static void test_map_fd_unsealed(void)
+{
+    const uint64_t size = 0x10000;
+    TestCtx t = { 0 };
+    int fd = memfd_sized(size, false);
+    int ret;
+
+    if (fd < 0) {
+        g_test_skip("no memfd");
+        return;
+    }
+    if (!setup(&t, true)) {
+        goto out;
+    }
+    ret = vfu_raw_dma_map_fd(t.client, MAP_BASE, size,
+                             VFU_RAW_DMA_READABLE | VFU_RAW_DMA_WRITEABLE,
+                             fd, 0);
+    if (!check(ret == 0, "DMA_MAP of an unsealed memfd: %d", ret)) {
+        goto out;
+    }
+    g_assert_cmpint(ftruncate(fd, 0), ==, 0);
+    if (edu_dma(&t, MAP_BASE + 0x1000, 0, 0x100, true) &&
+        server_alive(&t)) {
+        check_dma_count(&t, 1);
+    }
+out:
+    close(fd);
+    teardown(&t);
+}
+
+/*
+ * SET_IRQS whose start + count wraps past 2^32: the range check passed
+ * and the server closed and overwrote memory far past its eventfds.
+ */
+static void test_set_irqs_wrap(void)
+{
+    g_autofree char *obj = NULL;
+    Error *err = NULL;
+    TestCtx t = { 0 };
+    uint8_t p[20];
+    int ret;
+
+    ctx_init(&t);
+    obj = server_object(t.sock, "");
+    t.qts = qtest_initf("-machine x-remote,vfio-user=on,auto-shutdown=off "
+                        "-device nvme,id=dev0,serial=wrap "
+                        "-object '%s'", obj);
+    t.client = vfu_raw_connect(t.sock, false, 0, DMA_TIMEOUT_MS, &err);
+    if (!check(t.client, "connect: %s", err ? error_get_pretty(err) : "?")) {
+        error_free(err);
+        goto out;
+    }
+    stl_le_p(p, sizeof(p));                         /* argsz */
+    stl_le_p(p + 4, (1u << 2) | (1u << 5));         /* eventfd, trigger */
+    stl_le_p(p + 8, 2);                             /* MSI-X */
+    stl_le_p(p + 12, 1);                            /* start */
+    stl_le_p(p + 16, UINT32_MAX);                   /* count */
+    ret = vfu_raw_request(t.client, VFU_RAW_CMD_DEVICE_SET_IRQS, p,
+                          sizeof(p), DMA_TIMEOUT_MS, NULL);
+    check(ret == EINVAL, "SET_IRQS start 1 count 0xffffffff: %d", ret);
+    server_alive(&t);
+out:
+    teardown(&t);
 }
 
 /* Whether the server still does message DMA after what the case did */
@@ -2343,6 +2424,11 @@ int main(int argc, char **argv)
         qtest_add_data_func(path, &bad_reply_cases[i], test_dma_bad_reply);
     }
     qtest_add_func("/vfio-user-server/dma-map/duplicate", test_map_duplicate);
+    qtest_add_func("/vfio-user-server/dma-map/fd-unsealed",
+                   test_map_fd_unsealed);
+    if (qtest_has_device("nvme")) {
+        qtest_add_func("/vfio-user-server/set-irqs/wrap", test_set_irqs_wrap);
+    }
     for (i = 0; i < ARRAY_SIZE(bad_map_cases); i++) {
         g_autofree char *path = g_strdup_printf(
             "/vfio-user-server/dma-map/%s", bad_map_cases[i].name);
