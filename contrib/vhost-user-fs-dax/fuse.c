@@ -207,7 +207,11 @@ static int fs_init(FsReq *r)
         if (fs->cache_size) {
             FsMapOp *op = g_new0(FsMapOp, 1);
 
-            op->type = FS_MAP_RESET;
+            /*
+             * Without a device reset the front-end still has our mappings:
+             * unmap them, or nothing would follow their files' sizes
+             */
+            op->type = FS_MAP_REMOVE_ALL;
             op->fd = -1;
             fs_mapper_queue(fs, op);
         }
@@ -1053,9 +1057,16 @@ static int fs_setupmapping(FsReq *r)
     if (!S_ISREG(r->node->type)) {
         return -EINVAL;
     }
-    /* The Linux driver sends fh -1 and the node; any other must be its */
-    if (in->fh != UINT64_MAX && !fs_req_handle(r, in->fh)) {
-        return -EBADF;
+    /*
+     * The Linux driver sends fh -1 and the node; any other must be its,
+     * and open for writing if the mapping is to be writable
+     */
+    if (in->fh != UINT64_MAX) {
+        FsHandle *h = fs_req_handle(r, in->fh);
+
+        if (!h || (writable && (h->flags & O_ACCMODE) == O_RDONLY)) {
+            return -EBADF;
+        }
     }
     if (writable && fs->read_only) {
         return -EROFS;

@@ -28,6 +28,7 @@ static bool completed;
 static size_t reply_len;
 static uint8_t reply_buf[REPLY_ROOM];
 static unsigned int mapper_ops;
+static FsMapOpType last_op_type;
 
 void fs_msg(const char *fmt, ...)
 {
@@ -48,6 +49,7 @@ void fs_mapper_queue(FsDax *f, FsMapOp *op)
 
     /* Answered as the mapper would, without a front-end */
     mapper_ops++;
+    last_op_type = op->type;
     if (op->elem) {
         memcpy(reply_buf, &out, sizeof(out));
         fs_complete(f, op->qidx, op->queue_gen, op->elem, sizeof(out));
@@ -876,6 +878,31 @@ static void test_readdir_root(void)
     g_assert_true(seen);
 }
 
+/*
+ * A writable mapping through a handle opened read-only is refused; a new
+ * FUSE_INIT without a device reset unmaps what the old session mapped
+ * (the front-end still has it), instead of only forgetting it.
+ */
+static void test_mapping_session(void)
+{
+    uint64_t file = lookup(FUSE_ROOT_ID, "file");
+    struct fuse_setupmapping_in sm = {
+        .fh = open_file(file, O_RDONLY), .len = 4096,
+        .flags = FUSE_SETUPMAPPING_FLAG_READ | FUSE_SETUPMAPPING_FLAG_WRITE,
+    };
+
+    fs.cache_size = 8 * 1024 * 1024;
+    g_assert_cmpint(send_req(FUSE_SETUPMAPPING, file, &sm, sizeof(sm), NULL,
+                             0), ==, -EBADF);
+    sm.flags = FUSE_SETUPMAPPING_FLAG_READ;
+    g_assert_cmpint(send_req(FUSE_SETUPMAPPING, file, &sm, sizeof(sm), NULL,
+                             0), ==, 0);
+    g_assert_cmpint(last_op_type, ==, FS_MAP_SETUP);
+    do_init();
+    g_assert_cmpint(last_op_type, ==, FS_MAP_REMOVE_ALL);
+    fs.cache_size = 0;
+}
+
 /* The random test's requests: each opcode's fixed arguments and names */
 typedef struct {
     uint32_t opcode;
@@ -1249,6 +1276,8 @@ int main(int argc, char **argv)
                     test_create_trunc_mapped);
     g_test_add_func("/vhost-user-fs-dax/setid-write", test_setid_write);
     g_test_add_func("/vhost-user-fs-dax/readdir-root", test_readdir_root);
+    g_test_add_func("/vhost-user-fs-dax/mapping-session",
+                    test_mapping_session);
     g_test_add_func("/vhost-user-fs-dax/random", test_random);
     ret = g_test_run();
     /* The random test may leave directories without write permission */
