@@ -126,7 +126,11 @@ static void vhost_user_fs_backend_gone(void *opaque)
                 "fail from now on", name);
 
     fs->backend_gone = true;
-    /* Its files leave the guest's DAX window */
+    /*
+     * Its files leave the guest's DAX window, and stay out: a daemon that
+     * kept its back-end channel gets its SHMEM requests refused
+     */
+    fs->vhost_user.shmem_vdev = NULL;
     virtio_shmem_unmap_all(vdev);
     if (started) {
         /* Requests it took and never answered are popped again below */

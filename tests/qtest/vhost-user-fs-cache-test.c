@@ -12,6 +12,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <poll.h>
 #include "libqtest.h"
 #include "qemu/bitops.h"
 #include "qobject/qdict.h"
@@ -551,6 +552,84 @@ static void test_backend_gone(void)
  * The back-end dies while the VM is stopped: nothing touches guest memory
  * until the VM runs again, and then the waiting request gets EIO
  */
+/* A dup() of the back-end channel, kept past the disconnect */
+static bool keep_channel_hook(VuTestBackend *b, VuTestMsg *msg, void *opaque)
+{
+    int *chan = opaque;
+
+    if (msg->request == VU_TEST_REQ_SET_BACKEND_REQ_FD && msg->nfds == 1) {
+        if (*chan >= 0) {
+            close(*chan);
+        }
+        *chan = dup(msg->fds[0]);
+    }
+    return false;
+}
+
+/*
+ * A daemon that closes its socket but keeps the back-end channel: once
+ * the device has seen it go, its SHMEM_MAP is refused, not mapped into
+ * the window the guest still reads.
+ */
+static void test_backend_gone_channel(void)
+{
+    TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
+    g_autofree char *opt = g_strdup_printf(",cache-size=%llu", CACHE_SIZE);
+    struct QEMU_PACKED {
+        uint32_t request, flags, size;
+        VuTestMMap m;
+    } msg = {
+        .request = VU_TEST_BACKEND_REQ_SHMEM_MAP,
+        .flags = VU_TEST_VERSION | VU_TEST_FLAG_NEED_REPLY,
+        .size = sizeof(VuTestMMap),
+        .m = { .len = PAGE, .flags = MAP_RW },
+    };
+    struct QEMU_PACKED {
+        uint32_t request, flags, size;
+        uint64_t value;
+    } reply = { 0 };
+    struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
+    char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1,
+        .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+    };
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
+    struct pollfd pfd = { .events = POLLIN };
+    int chan = -1;
+
+    vu_test_backend_set_request_hook(t.be, keep_channel_hook, &chan);
+    ctx_start(&t, opt);
+    ctx_map_bar(&t);
+    g_assert_cmphex(shmem_request(&t, VU_TEST_BACKEND_REQ_SHMEM_MAP, 0, 0,
+                                  PAGE, MAP_RW, t.memfd), ==, 0);
+    g_assert_cmpint(chan, >=, 0);
+
+    vu_test_backend_set_accepting(t.be, false);
+    vu_test_backend_disconnect(t.be);
+    /* The device has seen the back-end go when its mappings are gone */
+    for (int i = 0; i < 500 && count_mappings(&t); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(count_mappings(&t), ==, 0);
+
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &t.memfd, sizeof(int));
+    g_assert_cmpint(sendmsg(chan, &mh, 0), ==, sizeof(msg));
+    pfd.fd = chan;
+    /* Refused with an error reply, or the channel closed: never mapped */
+    if (poll(&pfd, 1, 10000) == 1 &&
+        recv(chan, &reply, sizeof(reply), MSG_WAITALL) == sizeof(reply)) {
+        g_assert_cmphex(reply.value, !=, 0);
+    }
+    g_assert_cmpint(count_mappings(&t), ==, 0);
+    assert_running(t.qts);
+    close(chan);
+    ctx_stop(&t);
+}
+
 static void test_backend_gone_stopped(void)
 {
     TestCtx t = { .be = backend_new(FS_PROTOCOL_FEATURES_SHMEM) };
@@ -930,6 +1009,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vhost-user-fs-cache/declared-size", test_declared_size);
     qtest_add_func("/vhost-user-fs-cache/disconnect", test_disconnect);
     qtest_add_func("/vhost-user-fs-cache/backend-gone", test_backend_gone);
+    qtest_add_func("/vhost-user-fs-cache/backend-gone-channel",
+                   test_backend_gone_channel);
     qtest_add_func("/vhost-user-fs-cache/backend-gone-stopped",
                    test_backend_gone_stopped);
     qtest_add_data_func("/vhost-user-fs-cache/device-del/disconnected",
