@@ -141,6 +141,11 @@ static bool vhost_user_shmem_config(VirtIODevice *vdev, struct vhost_dev *dev,
                    "but gives %d sizes", *nregions, nonzero);
         return false;
     }
+    if (!reconnect &&
+        !virtio_shmem_check_sizes(vdev, sizes, VIRTIO_SHMEM_MAX_REGIONS,
+                                  errp)) {
+        return false;
+    }
 
     for (i = 0; i < VIRTIO_SHMEM_MAX_REGIONS; i++) {
         VirtioSharedMemory *shmem = virtio_find_shmem_region(vdev, i);

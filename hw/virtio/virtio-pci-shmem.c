@@ -12,27 +12,10 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/host-utils.h"
-#include "hw/core/cpu.h"
 #include "hw/pci/pci.h"
 #include "hw/virtio/virtio-pci-shmem.h"
 #include "hw/virtio/virtio-shmem.h"
 #include "standard-headers/linux/virtio_pci.h"
-
-/*
- * The guest's physical address width: x86 CPUs give it as "phys-bits";
- * elsewhere only 64-bit arithmetic bounds the BAR.
- */
-static unsigned int virtio_pci_shmem_phys_bits(void)
-{
-    Object *cpu = first_cpu ? OBJECT(first_cpu) : NULL;
-    uint64_t bits;
-
-    if (!cpu || !object_property_find(cpu, "phys-bits")) {
-        return 64;
-    }
-    bits = object_property_get_uint(cpu, "phys-bits", NULL);
-    return bits && bits < 64 ? bits : 64;
-}
 
 /*
  * Size of the BAR that holds every region of @vdev, each at its size's
@@ -43,7 +26,7 @@ static unsigned int virtio_pci_shmem_phys_bits(void)
 static uint64_t virtio_pci_shmem_bar_size(VirtIODevice *vdev,
                                           const char *name, Error **errp)
 {
-    unsigned int phys_bits = virtio_pci_shmem_phys_bits();
+    unsigned int phys_bits = virtio_shmem_phys_bits();
     uint64_t max = 1ULL << (phys_bits - 1);
     VirtioSharedMemory *shmem;
     uint64_t offset = 0, size;

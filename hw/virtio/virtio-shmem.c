@@ -12,7 +12,9 @@
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/host-utils.h"
 #include "qemu/mmap-alloc.h"
+#include "hw/core/cpu.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-shmem.h"
 #include "migration/blocker.h"
@@ -73,6 +75,59 @@ static void virtio_shmem_new_window(VirtioSharedMemory *shmem, uint64_t size,
                                host);
     memory_region_add_subregion(&shmem->mr, 0, &shmem->window_mr);
     trace_virtio_shmem_window(dev, shmem->shmid, host, size);
+}
+
+/*
+ * The guest's physical address width: x86 CPUs give it as "phys-bits";
+ * elsewhere only 64-bit arithmetic bounds the regions.
+ */
+unsigned int virtio_shmem_phys_bits(void)
+{
+    Object *cpu = first_cpu ? OBJECT(first_cpu) : NULL;
+    uint64_t bits;
+
+    if (!cpu || !object_property_find(cpu, "phys-bits")) {
+        return 64;
+    }
+    bits = object_property_get_uint(cpu, "phys-bits", NULL);
+    return bits && bits < 64 ? bits : 64;
+}
+
+bool virtio_shmem_check_sizes(VirtIODevice *vdev, const uint64_t *sizes,
+                              unsigned int n, Error **errp)
+{
+    unsigned int phys_bits = virtio_shmem_phys_bits();
+    uint64_t max = 1ULL << (phys_bits - 1);
+    uint64_t offset = 0;
+    unsigned int i;
+
+    for (i = 0; i < n; i++) {
+        if (!sizes[i]) {
+            continue;
+        }
+        if (sizes[i] > max) {
+            g_autofree char *dev = virtio_shmem_dev_name(vdev);
+
+            error_setg(errp, "%s: shared memory region %u is 0x%" PRIx64
+                       " bytes, more than the guest's %u-bit physical "
+                       "address space can hold (at most 0x%" PRIx64 ")",
+                       dev, i, sizes[i], phys_bits, max);
+            return false;
+        }
+        /* Laid out as a PCI BAR does: each at its size's alignment */
+        offset = ROUND_UP(offset, pow2ceil(sizes[i]));
+        if (sizes[i] > max - offset) {
+            g_autofree char *dev = virtio_shmem_dev_name(vdev);
+
+            error_setg(errp, "%s: shared memory regions need more than 0x%"
+                       PRIx64 " bytes, more than the guest's %u-bit "
+                       "physical address space can hold", dev, max,
+                       phys_bits);
+            return false;
+        }
+        offset += sizes[i];
+    }
+    return true;
 }
 
 VirtioSharedMemory *virtio_new_shmem_region(VirtIODevice *vdev, uint8_t shmid,

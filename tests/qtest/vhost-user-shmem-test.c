@@ -1459,6 +1459,74 @@ static void test_other_device(const void *opaque)
     g_assert_cmpuint(vu_test_backend_get_protocol_errors(be), ==, 0);
 }
 
+/* QEMU's resident memory, in KiB */
+static uint64_t qemu_rss_kib(QTestState *qts)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status",
+                                            qtest_pid(qts));
+    g_autofree char *status = NULL;
+    const char *line;
+
+    g_assert_true(g_file_get_contents(path, &status, NULL, NULL));
+    line = strstr(status, "VmRSS:");
+    g_assert_nonnull(line);
+    return g_ascii_strtoull(line + strlen("VmRSS:"), NULL, 10);
+}
+
+/*
+ * A back-end that declares regions larger than the guest can address (one
+ * of 16 TiB, or 64 of 512 GiB) is refused before QEMU builds anything for
+ * them: before, each region's window came first, with its dirty bitmaps
+ * (1.6 GB of QEMU's memory for 16 TiB, and seconds of the main loop), and
+ * the size check after.
+ */
+static void test_huge_config(const void *opaque)
+{
+    bool many = GPOINTER_TO_INT(opaque);
+    g_autoptr(VuTestBackend) be = vu_test_backend_new();
+    uint64_t sizes[64];
+    QTestState *qts;
+    QDict *args, *resp;
+    uint64_t before;
+    const char *desc;
+    int i, n = many ? 64 : 1;
+
+    for (i = 0; i < n; i++) {
+        sizes[i] = many ? 512ULL << 30 : 16ULL << 40;
+    }
+    vu_test_backend_set_protocol_features(
+        be, VU_TEST_DEFAULT_PROTOCOL_FEATURES |
+            (1ULL << VU_TEST_PROTOCOL_F_SHMEM));
+    vu_test_backend_set_shmem_regions(be, sizes, n);
+    qts = qtest_initf("-M q35,memory-backend=mem -m 256M -nodefaults "
+                      "-object memory-backend-memfd,id=mem,size=256M,"
+                      "share=on "
+                      "-device pcie-root-port,id=rp0,bus=pcie.0,chassis=1 "
+                      "-chardev socket,id=chr0,path=%s",
+                      vu_test_backend_get_socket_path(be));
+    before = qemu_rss_kib(qts);
+    args = qdict_new();
+    qdict_put_str(args, "driver", "vhost-user-test-device-pci");
+    qdict_put_str(args, "id", "vdev0");
+    qdict_put_str(args, "bus", "rp0");
+    qdict_put_str(args, "chardev", "chr0");
+    qdict_put_int(args, "virtio-id", VIRTIO_ID_RNG);
+    qdict_put_int(args, "num_vqs", 1);
+    resp = qtest_qmp(qts, "{'execute': 'device_add', 'arguments': %p}",
+                     args);
+    g_assert_true(qdict_haskey(resp, "error"));
+    desc = qdict_get_str(qdict_get_qdict(resp, "error"), "desc");
+    g_test_message("device_add: %s", desc);
+    g_assert_nonnull(strstr(desc, "physical address space"));
+    qobject_unref(resp);
+    /* Nothing built: QEMU grew by less than 64 MiB */
+    g_assert_cmpuint(qemu_rss_kib(qts), <, before + 64 * 1024);
+    resp = qtest_qmp(qts, "{'execute': 'x-query-virtio-shmem'}");
+    g_assert_true(qlist_empty(qdict_get_qlist(resp, "return")));
+    qobject_unref(resp);
+    qtest_quit(qts);
+}
+
 /* A guest reset of the device drops every mapping */
 static void test_reset(void)
 {
@@ -1597,6 +1665,10 @@ int main(int argc, char **argv)
                         "vhost-user-i2c-pci", test_other_device);
     qtest_add_func("/vhost-user-shmem/odd-size", test_odd_size);
     qtest_add_func("/vhost-user-shmem/reset", test_reset);
+    qtest_add_data_func("/vhost-user-shmem/huge-config/one",
+                        GINT_TO_POINTER(false), test_huge_config);
+    qtest_add_data_func("/vhost-user-shmem/huge-config/many",
+                        GINT_TO_POINTER(true), test_huge_config);
     qtest_add_func("/vhost-user-shmem/disconnect", test_disconnect);
     qtest_add_func("/vhost-user-shmem/migration-blocker",
                    test_migration_blocker);

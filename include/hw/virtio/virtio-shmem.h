@@ -101,6 +101,18 @@ VirtioSharedMemory *virtio_find_shmem_region(VirtIODevice *vdev,
 /* Whether @vdev has any shared memory region */
 bool virtio_has_shmem_regions(VirtIODevice *vdev);
 
+/* The guest's physical address width, in bits (64 where unknown) */
+unsigned int virtio_shmem_phys_bits(void);
+
+/*
+ * Whether regions of @sizes (0: none), laid out one after the other at
+ * their sizes' alignment, fit in half the guest's physical address space.
+ * A back-end's sizes are checked so before QEMU reserves anything for
+ * them: a window costs host address space and dirty bitmaps.
+ */
+bool virtio_shmem_check_sizes(VirtIODevice *vdev, const uint64_t *sizes,
+                              unsigned int n, Error **errp);
+
 /**
  * virtio_shmem_map: map [@fd_offset, @fd_offset + @len) of @fd at
  * @shm_offset in @shmem
