@@ -114,13 +114,18 @@ static bool vhost_user_shmem_config(VirtIODevice *vdev, struct vhost_dev *dev,
                                     uint64_t *sizes, int *nregions,
                                     Error **errp)
 {
-    bool reconnect = virtio_has_shmem_regions(vdev);
+    /*
+     * Regions are made at realize only: the guest found the device's
+     * BAR then, and a back-end that comes back must declare the same
+     * regions, none if there were none
+     */
+    bool reconnect = DEVICE(vdev)->realized;
     int nonzero = 0;
     int i;
 
     if (!virtio_has_feature(dev->protocol_features,
                             VHOST_USER_PROTOCOL_F_SHMEM)) {
-        if (reconnect) {
+        if (virtio_has_shmem_regions(vdev)) {
             error_setg(errp, "the backend no longer offers shared memory");
             return false;
         }
@@ -173,7 +178,7 @@ bool vhost_user_shmem_init(VirtIODevice *vdev, struct vhost_dev *dev,
 {
     g_autofree char *name = object_get_canonical_path(OBJECT(vdev));
     g_autofree uint64_t *sizes = g_new0(uint64_t, VIRTIO_SHMEM_MAX_REGIONS);
-    bool reconnect = virtio_has_shmem_regions(vdev);
+    bool reconnect = DEVICE(vdev)->realized;
     Error *local_err = NULL;
     int nregions = 0;
 

@@ -747,6 +747,26 @@ static const Mismatch mismatch_shmem = {
              "0x200000 bytes",
 };
 
+/* A backend without regions comes back with one */
+static void differ_shmem_new(VuTestBackend *be, bool differ)
+{
+    uint64_t size = SHMEM_SIZE;
+
+    vu_test_backend_set_protocol_features(
+        be, VU_TEST_DEFAULT_PROTOCOL_FEATURES |
+            (differ ? BIT64(VU_TEST_PROTOCOL_F_SHMEM) : 0));
+    vu_test_backend_set_shmem_regions(be, &size, differ);
+}
+
+/* Before, the new region was made: outside the BAR the guest had found */
+static const Mismatch mismatch_shmem_new = {
+    .features = VU_TEST_DEFAULT_FEATURES,
+    .differ = differ_shmem_new,
+    .error = VDEV_PATH ": vhost-user backend connection failed: the "
+             "backend's shared memory region 0 is 0x200000 bytes, it was "
+             "0x0 bytes",
+};
+
 static const Mismatch mismatch_features = {
     .features = VU_TEST_DEFAULT_FEATURES | BIT64(0),
     .differ = differ_features,
@@ -1310,6 +1330,8 @@ int main(int argc, char **argv)
                         &mismatch_shmem, test_reconnect_mismatch);
     qtest_add_data_func("/vhost-user-lifecycle/reconnect/features-mismatch",
                         &mismatch_features, test_reconnect_mismatch);
+    qtest_add_data_func("/vhost-user-lifecycle/reconnect/new-shmem-mismatch",
+                        &mismatch_shmem_new, test_reconnect_mismatch);
     for (i = 0; i < ARRAY_SIZE(bad_properties); i++) {
         g_autofree char *path = g_strdup_printf(
             "/vhost-user-lifecycle/bad-property/%s", bad_properties[i].path);
