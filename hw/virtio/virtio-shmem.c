@@ -7,8 +7,12 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#ifdef CONFIG_LINUX
+#include <linux/fs.h>
+#endif
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
@@ -278,6 +282,19 @@ static bool virtio_shmem_fds_left(int fd)
            nofile.rlim_cur;
 }
 
+/* A block device's size (fstat() says 0), or 0 if it cannot be read */
+static uint64_t virtio_shmem_blk_size(int fd)
+{
+    uint64_t size = 0;
+
+#ifdef BLKGETSIZE64
+    if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
+        size = 0;
+    }
+#endif
+    return size;
+}
+
 static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
                                    uint64_t fd_offset, uint64_t shm_offset,
                                    uint64_t len, bool in_window,
@@ -302,6 +319,10 @@ static bool virtio_shmem_check_map(VirtioSharedMemory *shmem, int fd,
         *reason = "fd_offset + len overflows";
     } else if (fstat(fd, &st) < 0) {
         *reason = "file descriptor cannot be examined";
+    } else if (S_ISBLK(st.st_mode) &&
+               fd_offset + len > virtio_shmem_blk_size(fd)) {
+        /* As past the end of a file: SIGBUS */
+        *reason = "range passes the end of the block device";
     } else if (S_ISREG(st.st_mode) &&
                fd_offset + len > ROUND_UP(st.st_size, page)) {
         /*

@@ -1459,6 +1459,52 @@ static void test_other_device(const void *opaque)
     g_assert_cmpuint(vu_test_backend_get_protocol_errors(be), ==, 0);
 }
 
+/*
+ * A block device has no size in fstat(): a mapping past its end was
+ * taken, and the guest's access there made QEMU take SIGBUS.  Needs a
+ * loop device (root); skipped without one.
+ */
+static void test_block_device(void)
+{
+    g_autofree char *file = NULL, *out = NULL, *err = NULL;
+    g_autofree char *attach = NULL, *detach = NULL;
+    TestCtx t = { 0 };
+    int fd = g_file_open_tmp("vhost-user-shmem-blk-XXXXXX", &file, NULL);
+    int status = -1, blk;
+    uint8_t buf[PAGE];
+
+    g_assert_cmpint(fd, >=, 0);
+    memset(buf, 0x5b, PAGE);
+    g_assert_cmpint(write(fd, buf, PAGE), ==, PAGE);
+    close(fd);
+    attach = g_strdup_printf("losetup --find --show %s", file);
+    if (!g_spawn_command_line_sync(attach, &out, &err, &status, NULL) ||
+        !WIFEXITED(status) || WEXITSTATUS(status) || !out || !*out) {
+        g_test_skip("no loop device (losetup needs root)");
+        unlink(file);
+        return;
+    }
+    g_strstrip(out);
+    detach = g_strdup_printf("losetup -d %s", out);
+    blk = open(out, O_RDWR);
+    if (blk >= 0) {
+        ctx_start(&t, true);
+        ctx_map_bar(&t);
+        /* 16 pages of a one-page device: refused */
+        g_assert_cmphex(shmem_map(&t, 0, 0, 0, 16 * PAGE, MAP_RW, blk), !=, 0);
+        g_assert_cmpint(count_mappings(&t, 0), ==, 0);
+        /* Its one page: mapped, and the guest reads it */
+        g_assert_cmphex(shmem_map(&t, 0, 0, 0, PAGE, MAP_RW, blk), ==, 0);
+        g_assert_cmphex(qtest_readb(t.qts, t.bar.addr), ==, 0x5b);
+        ctx_stop(&t);
+        close(blk);
+    }
+    g_assert_true(g_spawn_command_line_sync(detach, NULL, NULL, &status,
+                                            NULL));
+    unlink(file);
+    g_assert_cmpint(blk, >=, 0);
+}
+
 /* QEMU's resident memory, in KiB */
 static uint64_t qemu_rss_kib(QTestState *qts)
 {
@@ -1665,6 +1711,7 @@ int main(int argc, char **argv)
                         "vhost-user-i2c-pci", test_other_device);
     qtest_add_func("/vhost-user-shmem/odd-size", test_odd_size);
     qtest_add_func("/vhost-user-shmem/reset", test_reset);
+    qtest_add_func("/vhost-user-shmem/block-device", test_block_device);
     qtest_add_data_func("/vhost-user-shmem/huge-config/one",
                         GINT_TO_POINTER(false), test_huge_config);
     qtest_add_data_func("/vhost-user-shmem/huge-config/many",
