@@ -30,7 +30,7 @@ typedef struct FsNode {
     mode_t type;            /* S_IFMT bits; an inode never changes type */
     uint64_t nlookup;       /* 0: forgotten, kept for its open handles */
     uint32_t nr_handles;
-    bool dax_mapped;        /* SETUPMAPPING seen: size changes remap */
+    bool dax_mapped;        /* SETUPMAPPING of its inode this session */
 } FsNode;
 
 /* An open file or directory: FUSE file handles name these */
@@ -65,14 +65,15 @@ typedef struct FsMapOp {
     /* SETUP */
     int fd;                     /* owned by the op, then by the slot */
     bool writable;
-    uint64_t node_id;
+    dev_t dev;                  /* the file's inode */
+    ino_t ino;
     uint64_t foffset;
     uint64_t moffset;
     uint64_t len;
     /* REMOVE: pairs of moffset, len */
     uint32_t count;
     struct fuse_removemapping_one *ranges;
-    /* RESIZE: node_id; the reply prepared by the FUSE handler */
+    /* RESIZE: dev, ino; the reply prepared by the FUSE handler */
     void *reply;
     size_t reply_len;
 } FsMapOp;
@@ -98,6 +99,12 @@ struct FsDax {
     uint32_t node_gen;
     GArray *free_nodes;
     GHashTable *inodes;         /* (dev, ino) -> node index */
+    /*
+     * (dev, ino) of every file mapped this session: a node the guest
+     * forgot and looks up again is still mapped, and its size changes
+     * must reach the mapper
+     */
+    GHashTable *dax_inodes;
     FsHandle *handles;
     uint32_t nr_handles;
     uint32_t handle_gen;
@@ -132,6 +139,7 @@ void fs_nodes_reset(FsDax *fs);
 FsNode *fs_node_get(FsDax *fs, uint64_t id);
 uint64_t fs_node_id(FsDax *fs, FsNode *node);
 bool fs_name_ok(const char *name);
+void fs_node_set_dax_mapped(FsDax *fs, FsNode *node);
 int fs_node_lookup(FsDax *fs, FsNode *parent, const char *name,
                    uint64_t *id, struct stat *st);
 void fs_node_forget(FsDax *fs, uint64_t id, uint64_t nlookup);

@@ -143,7 +143,7 @@ static mode_t fs_mode(uint32_t mode)
  * Asks the mapper to follow the node's new size before the reply goes
  * out: the driver reads the new bytes through mappings it already has.
  */
-static void fs_reply_after_resize_of(FsReq *r, FsNode *node, uint64_t id,
+static void fs_reply_after_resize_of(FsReq *r, FsNode *node,
                                      const void *arg, size_t len)
 {
     FsMapOp *op;
@@ -155,7 +155,8 @@ static void fs_reply_after_resize_of(FsReq *r, FsNode *node, uint64_t id,
     op = g_new0(FsMapOp, 1);
     op->type = FS_MAP_RESIZE;
     op->fd = -1;
-    op->node_id = id;
+    op->dev = node->dev;
+    op->ino = node->ino;
     op->reply = g_memdup2(arg, len);
     op->reply_len = len;
     op->elem = r->elem;
@@ -168,7 +169,7 @@ static void fs_reply_after_resize_of(FsReq *r, FsNode *node, uint64_t id,
 
 static void fs_reply_after_resize(FsReq *r, const void *arg, size_t len)
 {
-    fs_reply_after_resize_of(r, r->node, r->in.nodeid, arg, len);
+    fs_reply_after_resize_of(r, r->node, arg, len);
 }
 
 /* The handle the request names, with the node it belongs to */
@@ -835,7 +836,7 @@ static int fs_create(FsReq *r)
     fs_fill_entry(&out.e, id, &st);
     out.o.fh = fs_handle_new(r->fs, node, fd, flags, NULL);
     if (flags & O_TRUNC) {
-        fs_reply_after_resize_of(r, node, id, &out, sizeof(out));
+        fs_reply_after_resize_of(r, node, &out, sizeof(out));
     } else {
         fs_reply(r, 0, &out, sizeof(out));
     }
@@ -1075,12 +1076,13 @@ static int fs_setupmapping(FsReq *r)
     if (fd < 0) {
         return fd;
     }
-    r->node->dax_mapped = true;
+    fs_node_set_dax_mapped(fs, r->node);
     op = g_new0(FsMapOp, 1);
     op->type = FS_MAP_SETUP;
     op->fd = fd;
     op->writable = writable;
-    op->node_id = r->in.nodeid;
+    op->dev = r->node->dev;
+    op->ino = r->node->ino;
     op->foffset = in->foffset;
     op->moffset = in->moffset;
     op->len = in->len;

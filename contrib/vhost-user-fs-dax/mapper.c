@@ -28,7 +28,8 @@
 typedef struct FsDaxSlot {
     int fd;                 /* -1: the slot is free */
     bool writable;
-    uint64_t node_id;
+    dev_t dev;              /* the file's inode: nodes come and go */
+    ino_t ino;
     uint64_t foffset;
     uint64_t len;           /* what the driver asked for */
     unsigned int npieces;
@@ -169,7 +170,8 @@ static int fs_map_setup(FsDax *fs, FsMapOp *op)
     s->fd = op->fd;
     op->fd = -1;
     s->writable = op->writable;
-    s->node_id = op->node_id;
+    s->dev = op->dev;
+    s->ino = op->ino;
     s->foffset = op->foffset;
     s->len = op->len;
     ret = fs_slot_follow(fs, s);
@@ -202,7 +204,7 @@ static void fs_map_resize(FsDax *fs, FsMapOp *op)
     for (i = 0; i < fs->nr_slots; i++) {
         FsDaxSlot *s = &fs->slots[i];
 
-        if (s->fd >= 0 && s->node_id == op->node_id) {
+        if (s->fd >= 0 && s->dev == op->dev && s->ino == op->ino) {
             fs_slot_follow(fs, s);
         }
     }

@@ -155,6 +155,7 @@ static uint32_t fs_node_add(FsDax *fs, int fd, const struct stat *st,
     }
     key->dev = st->st_dev;
     key->ino = st->st_ino;
+    node->dax_mapped = g_hash_table_contains(fs->dax_inodes, key);
     g_hash_table_replace(fs->inodes, key, GUINT_TO_POINTER(index));
     return index;
 }
@@ -208,6 +209,20 @@ bool fs_drop_fsetid(Error **errp)
         return false;
     }
     return true;
+}
+
+void fs_node_set_dax_mapped(FsDax *fs, FsNode *node)
+{
+    FsInodeKey *key;
+
+    if (node->dax_mapped) {
+        return;
+    }
+    key = g_new(FsInodeKey, 1);
+    key->dev = node->dev;
+    key->ino = node->ino;
+    g_hash_table_add(fs->dax_inodes, key);
+    node->dax_mapped = true;
 }
 
 /* Validates a single path component from the guest */
@@ -370,6 +385,8 @@ void fs_nodes_reset(FsDax *fs)
         }
     }
     fs->nodes[FS_ROOT_INDEX].nlookup = 1;
+    /* The session's mappings go with it (FS_MAP_REMOVE_ALL) */
+    g_hash_table_remove_all(fs->dax_inodes);
 }
 
 bool fs_nodes_init(FsDax *fs, Error **errp)
@@ -379,6 +396,8 @@ bool fs_nodes_init(FsDax *fs, Error **errp)
 
     fs->inodes = g_hash_table_new_full(fs_inode_hash, fs_inode_equal,
                                        g_free, NULL);
+    fs->dax_inodes = g_hash_table_new_full(fs_inode_hash, fs_inode_equal,
+                                           g_free, NULL);
     fs->free_nodes = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     fs->free_handles = g_array_new(FALSE, FALSE, sizeof(uint32_t));
 
