@@ -50,6 +50,7 @@ typedef enum FsMapOpType {
     FS_MAP_SETUP,           /* FUSE_SETUPMAPPING */
     FS_MAP_REMOVE,          /* FUSE_REMOVEMAPPING */
     FS_MAP_RESIZE,          /* a file changed size: follow it */
+    FS_MAP_TRUNCATE,        /* change a mapped file's size: unmap first */
     FS_MAP_RESET,           /* after a reset: forget every slot */
     FS_MAP_REMOVE_ALL,      /* end of a session: unmap every slot */
 } FsMapOpType;
@@ -73,7 +74,14 @@ typedef struct FsMapOp {
     /* REMOVE: pairs of moffset, len */
     uint32_t count;
     struct fuse_removemapping_one *ranges;
-    /* RESIZE: dev, ino; the reply prepared by the FUSE handler */
+    /*
+     * TRUNCATE: fd (writable), the new size and, if times_set, the times
+     * to give the file after
+     */
+    uint64_t size;
+    bool times_set;
+    struct timespec times[2];
+    /* RESIZE, TRUNCATE: dev, ino; the reply prepared by the FUSE handler */
     void *reply;
     size_t reply_len;
 } FsMapOp;

@@ -167,6 +167,45 @@ static void fs_reply_after_resize_of(FsReq *r, FsNode *node,
     fs_mapper_queue(r->fs, op);
 }
 
+/* Whether a size change of @node's file must go through the mapper */
+static bool fs_resize_mapped(FsReq *r, FsNode *node)
+{
+    return r->fs->cache_size && node->dax_mapped;
+}
+
+/*
+ * Has the mapper truncate @node's file to @size through @fd (which the op
+ * takes) after unmapping what lies past it, then set @times if not NULL,
+ * then reply @arg.  Truncating here first would leave the front-end
+ * mapping pages past the end of the file until the unmap came: a guest
+ * access in between is SIGBUS for it.
+ */
+static void fs_truncate_mapped(FsReq *r, FsNode *node, int fd, uint64_t size,
+                               const struct timespec *times,
+                               const void *arg, size_t len)
+{
+    FsMapOp *op = g_new0(FsMapOp, 1);
+
+    op->type = FS_MAP_TRUNCATE;
+    op->fd = fd;
+    op->size = size;
+    if (times) {
+        op->times_set = true;
+        op->times[0] = times[0];
+        op->times[1] = times[1];
+    }
+    op->dev = node->dev;
+    op->ino = node->ino;
+    op->reply = g_memdup2(arg, len);
+    op->reply_len = len;
+    op->elem = r->elem;
+    op->qidx = r->qidx;
+    op->queue_gen = r->queue_gen;
+    op->unique = r->in.unique;
+    r->elem = NULL;
+    fs_mapper_queue(r->fs, op);
+}
+
 static void fs_reply_after_resize(FsReq *r, const void *arg, size_t len)
 {
     fs_reply_after_resize_of(r, r->node, arg, len);
@@ -318,7 +357,11 @@ static int fs_setattr(FsReq *r)
     char proc_name[16];
     FsHandle *h = NULL;
     bool resized = false;
-    int fd;
+    int fd, truncate_fd = -1, ret = 0;
+    struct timespec ts[2] = {
+        { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
+    };
+    const struct timespec *times = NULL;
 
     if (!in) {
         return -EINVAL;
@@ -356,35 +399,34 @@ static int fs_setattr(FsReq *r)
         }
     }
     if (in->valid & FATTR_SIZE) {
-        int ret = 0;
-
         if (!S_ISREG(node->type)) {
             return S_ISDIR(node->type) ? -EISDIR : -EINVAL;
         }
         if (h) {
-            fd = h->fd;
+            fd = fs_resize_mapped(r, node) ? dup(h->fd) : h->fd;
         } else {
             fd = fs_node_reopen(r->fs, node, O_WRONLY);
-            if (fd < 0) {
-                return fd;
+        }
+        if (fd < 0) {
+            return fd == -1 ? -errno : fd;
+        }
+        if (fs_resize_mapped(r, node)) {
+            /* The mapper truncates, and sets the times after */
+            truncate_fd = fd;
+        } else {
+            if (ftruncate(fd, in->size) < 0) {
+                ret = -errno;
             }
+            if (!h) {
+                close(fd);
+            }
+            if (ret) {
+                return ret;
+            }
+            resized = true;
         }
-        if (ftruncate(fd, in->size) < 0) {
-            ret = -errno;
-        }
-        if (!h) {
-            close(fd);
-        }
-        if (ret) {
-            return ret;
-        }
-        resized = true;
     }
     if (in->valid & (FATTR_ATIME | FATTR_MTIME)) {
-        struct timespec ts[2] = {
-            { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
-        };
-
         if (in->valid & FATTR_ATIME_NOW) {
             ts[0].tv_nsec = UTIME_NOW;
         } else if (in->valid & FATTR_ATIME) {
@@ -399,14 +441,36 @@ static int fs_setattr(FsReq *r)
              ts[0].tv_nsec >= 1000000000) ||
             (ts[1].tv_nsec != UTIME_OMIT && ts[1].tv_nsec != UTIME_NOW &&
              ts[1].tv_nsec >= 1000000000)) {
-            return -EINVAL;
+            ret = -EINVAL;
+        } else if (S_ISLNK(node->type)) {
+            ret = -EOPNOTSUPP;
+        } else if (truncate_fd >= 0) {
+            times = ts;
+        } else if (utimensat(r->fs->proc_fd, proc_name, ts, 0) < 0) {
+            ret = -errno;
         }
-        if (S_ISLNK(node->type)) {
-            return -EOPNOTSUPP;
+        if (ret) {
+            if (truncate_fd >= 0) {
+                close(truncate_fd);
+            }
+            return ret;
         }
-        if (utimensat(r->fs->proc_fd, proc_name, ts, 0) < 0) {
-            return -errno;
+    }
+    if (truncate_fd >= 0) {
+        struct fuse_attr_out out = { .attr_valid = FS_TIMEOUT };
+        struct stat st;
+
+        ret = fs_node_stat(node, &st);
+        if (ret) {
+            close(truncate_fd);
+            return ret;
         }
+        /* As it will be */
+        st.st_size = in->size;
+        fs_fill_attr(&out.attr, &st);
+        fs_truncate_mapped(r, node, truncate_fd, in->size, times, &out,
+                           sizeof(out));
+        return 0;
     }
     return fs_reply_attr(r, resized);
 }
@@ -441,6 +505,22 @@ static int fs_open(FsReq *r)
     flags = fs_open_flags(r, in->flags);
     if (flags < 0) {
         return flags;
+    }
+    if ((flags & O_TRUNC) && fs_resize_mapped(r, r->node)) {
+        /* Through the mapper, which unmaps before it truncates */
+        int tfd = fs_node_reopen(r->fs, r->node, O_WRONLY);
+
+        if (tfd < 0) {
+            return tfd;
+        }
+        fd = fs_node_reopen(r->fs, r->node, flags & ~O_TRUNC);
+        if (fd < 0) {
+            close(tfd);
+            return fd;
+        }
+        out.fh = fs_handle_new(r->fs, r->node, fd, flags, NULL);
+        fs_truncate_mapped(r, r->node, tfd, 0, NULL, &out, sizeof(out));
+        return 0;
     }
     fd = fs_node_reopen(r->fs, r->node, flags);
     if (fd < 0) {
@@ -772,7 +852,9 @@ static int fs_create_existing(FsReq *r, const char *name, int flags,
         fs_node_forget(r->fs, *id, 1);
         return ret;
     }
-    fd = fs_node_reopen(r->fs, node, flags);
+    /* A mapped file is truncated by the mapper (fs_create()) */
+    fd = fs_node_reopen(r->fs, node, fs_resize_mapped(r, node) ?
+                                     flags & ~O_TRUNC : flags);
     if (fd < 0) {
         fs_node_forget(r->fs, *id, 1);
     }
@@ -824,6 +906,20 @@ static int fs_create(FsReq *r)
         flags &= ~O_TRUNC;
     }
     node = fs_node_get(r->fs, id);
+    if ((flags & O_TRUNC) && fs_resize_mapped(r, node)) {
+        int tfd = fs_node_reopen(r->fs, node, O_WRONLY);
+
+        if (tfd < 0) {
+            close(fd);
+            fs_node_forget(r->fs, id, 1);
+            return tfd;
+        }
+        st.st_size = 0;
+        fs_fill_entry(&out.e, id, &st);
+        out.o.fh = fs_handle_new(r->fs, node, fd, flags, NULL);
+        fs_truncate_mapped(r, node, tfd, 0, NULL, &out, sizeof(out));
+        return 0;
+    }
     if (flags & O_TRUNC) {
         /* Only now: the size the reply has is after the truncation */
         ret = fs_node_stat(node, &st);

@@ -46,22 +46,24 @@ static uint64_t fs_slot_offset(FsDax *fs, FsDaxSlot *s)
     return (uint64_t)(s - fs->slots) * FS_DAX_SLOT_SIZE;
 }
 
+/* How much of the slot a file of @size lets us map */
+static uint64_t fs_slot_want_size(FsDax *fs, FsDaxSlot *s, uint64_t size)
+{
+    if (size <= s->foffset) {
+        return 0;
+    }
+    return MIN(ROUND_UP(size - s->foffset, fs->page_size), s->len);
+}
+
 /* How much of the slot the file's size lets us map */
 static int fs_slot_want(FsDax *fs, FsDaxSlot *s, uint64_t *want)
 {
     struct stat st;
-    uint64_t size;
 
     if (fstat(s->fd, &st) < 0) {
         return -errno;
     }
-    size = st.st_size;
-    if (size <= s->foffset) {
-        *want = 0;
-        return 0;
-    }
-    size = ROUND_UP(size - s->foffset, fs->page_size);
-    *want = MIN(size, s->len);
+    *want = fs_slot_want_size(fs, s, st.st_size);
     return 0;
 }
 
@@ -210,6 +212,36 @@ static void fs_map_resize(FsDax *fs, FsMapOp *op)
     }
 }
 
+/*
+ * Changes the size of a mapped file: first unmaps what its slots have past
+ * the new size, so that no guest access finds a page past the end of the
+ * file (SIGBUS for the front-end), then truncates, then follows the size.
+ */
+static int fs_map_truncate(FsDax *fs, FsMapOp *op)
+{
+    int ret = 0;
+    uint64_t i;
+
+    for (i = 0; i < fs->nr_slots; i++) {
+        FsDaxSlot *s = &fs->slots[i];
+        uint64_t want;
+
+        if (s->fd < 0 || s->dev != op->dev || s->ino != op->ino) {
+            continue;
+        }
+        want = fs_slot_want_size(fs, s, op->size);
+        while (s->npieces && fs_slot_mapped(s) > want) {
+            fs_slot_unmap_last(fs, s);
+        }
+    }
+    if (ftruncate(op->fd, op->size) < 0 ||
+        (op->times_set && futimens(op->fd, op->times) < 0)) {
+        ret = -errno;
+    }
+    fs_map_resize(fs, op);
+    return ret;
+}
+
 /* After a reset the front-end holds no mapping: only close */
 static void fs_map_reset(FsDax *fs)
 {
@@ -238,6 +270,9 @@ static gpointer fs_mapper(gpointer opaque)
             break;
         case FS_MAP_RESIZE:
             fs_map_resize(fs, op);
+            break;
+        case FS_MAP_TRUNCATE:
+            op->error = fs_map_truncate(fs, op);
             break;
         case FS_MAP_REMOVE_ALL:
             for (uint64_t i = 0; i < fs->nr_slots; i++) {

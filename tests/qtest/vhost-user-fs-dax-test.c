@@ -14,6 +14,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/iov.h"
 #include "../../contrib/vhost-user-fs-dax/fs-dax.h"
 
 #define NO_REPLY 1
@@ -29,6 +30,8 @@ static size_t reply_len;
 static uint8_t reply_buf[REPLY_ROOM];
 static unsigned int mapper_ops;
 static FsMapOpType last_op_type;
+/* TRUNCATE: the file's size when the mapper got it, or -1 */
+static off_t truncate_size_before = -1;
 
 void fs_msg(const char *fmt, ...)
 {
@@ -50,9 +53,27 @@ void fs_mapper_queue(FsDax *f, FsMapOp *op)
     /* Answered as the mapper would, without a front-end */
     mapper_ops++;
     last_op_type = op->type;
+    if (op->type == FS_MAP_TRUNCATE) {
+        struct stat st;
+
+        /* The mapper unmaps, then truncates: the file is whole till then */
+        g_assert_cmpint(fstat(op->fd, &st), ==, 0);
+        truncate_size_before = st.st_size;
+        g_assert_cmpint(ftruncate(op->fd, op->size), ==, 0);
+        if (op->times_set) {
+            g_assert_cmpint(futimens(op->fd, op->times), ==, 0);
+        }
+    }
     if (op->elem) {
+        /* The reply the handler prepared, if the guest gave room for it */
+        if (op->reply_len &&
+            sizeof(out) + op->reply_len <=
+            iov_size(op->elem->in_sg, op->elem->in_num)) {
+            out.len += op->reply_len;
+            memcpy(reply_buf + sizeof(out), op->reply, op->reply_len);
+        }
         memcpy(reply_buf, &out, sizeof(out));
-        fs_complete(f, op->qidx, op->queue_gen, op->elem, sizeof(out));
+        fs_complete(f, op->qidx, op->queue_gen, op->elem, out.len);
     }
     if (op->fd >= 0) {
         close(op->fd);
@@ -786,10 +807,21 @@ static void test_handle_forgotten_node(void)
     g_assert_cmpint(unlink(path_a), ==, 0);
 }
 
+/* @text as the content of the file at @path, the same inode */
+static void rewrite_in_place(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(write(fd, text, strlen(text)), ==, strlen(text));
+    close(fd);
+}
+
 /*
- * CREATE with O_TRUNC of a file mapped in the window tells the mapper of
- * the new size, as OPEN with O_TRUNC does: the window must not keep
- * pages past the file's end.
+ * CREATE or OPEN with O_TRUNC, or SETATTR of the size, of a file mapped
+ * in the window is done by the mapper, which unmaps first: the window
+ * must never have pages past the file's end, not even until the unmap
+ * comes (a guest access then is SIGBUS for QEMU).
  */
 static void test_create_trunc_mapped(void)
 {
@@ -798,6 +830,9 @@ static void test_create_trunc_mapped(void)
     struct fuse_setupmapping_in sm = {
         .len = 4096, .flags = FUSE_SETUPMAPPING_FLAG_READ,
     };
+    struct fuse_setattr_in sa = { .valid = FATTR_SIZE, .size = 3 };
+    struct fuse_attr_out ao;
+    struct stat st;
     unsigned int ops;
 
     g_assert_true(g_file_set_contents(path, "mapped data", -1, NULL));
@@ -807,8 +842,29 @@ static void test_create_trunc_mapped(void)
     g_assert_cmpint(send_req(FUSE_SETUPMAPPING, node, &sm, sizeof(sm), NULL,
                              0), ==, 0);
     ops = mapper_ops;
+    truncate_size_before = -1;
     g_assert_cmpint(create_open("mapped", O_RDWR | O_TRUNC, &fh), ==, 0);
     g_assert_cmpuint(mapper_ops, ==, ops + 1);
+    g_assert_cmpint(last_op_type, ==, FS_MAP_TRUNCATE);
+    g_assert_cmpint(truncate_size_before, ==, strlen("mapped data"));
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 0);
+
+    /* OPEN with O_TRUNC, and SETATTR of the size: the same */
+    rewrite_in_place(path, "mapped data");
+    truncate_size_before = -1;
+    open_file(node, O_RDWR | O_TRUNC);
+    g_assert_cmpint(last_op_type, ==, FS_MAP_TRUNCATE);
+    g_assert_cmpint(truncate_size_before, ==, strlen("mapped data"));
+    rewrite_in_place(path, "mapped data");
+    truncate_size_before = -1;
+    g_assert_cmpint(send_req(FUSE_SETATTR, node, &sa, sizeof(sa), &ao,
+                             sizeof(ao)), ==, 0);
+    g_assert_cmpint(last_op_type, ==, FS_MAP_TRUNCATE);
+    g_assert_cmpint(truncate_size_before, ==, strlen("mapped data"));
+    g_assert_cmpuint(ao.attr.size, ==, 3);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 3);
     fs.cache_size = 0;
     g_assert_cmpint(unlink(path), ==, 0);
 }
@@ -934,7 +990,7 @@ static void test_mapped_node_forgotten(void)
     g_assert_cmpint(send_req(FUSE_SETATTR, b, &sa, sizeof(sa), NULL, 0), ==,
                     0);
     g_assert_cmpuint(mapper_ops, ==, ops + 1);
-    g_assert_cmpint(last_op_type, ==, FS_MAP_RESIZE);
+    g_assert_cmpint(last_op_type, ==, FS_MAP_TRUNCATE);
     fs.cache_size = 0;
     g_assert_cmpint(unlink(path), ==, 0);
 }
