@@ -140,20 +140,15 @@ static mode_t fs_mode(uint32_t mode)
 }
 
 /*
- * Asks the mapper to follow the node's new size before the reply goes
- * out: the driver reads the new bytes through mappings it already has.
+ * A mapper request about @node's file that answers @r with @arg once
+ * done; the request's element goes with it
  */
-static void fs_reply_after_resize_of(FsReq *r, FsNode *node,
-                                     const void *arg, size_t len)
+static FsMapOp *fs_map_op_new(FsReq *r, FsMapOpType type, FsNode *node,
+                              const void *arg, size_t len)
 {
-    FsMapOp *op;
+    FsMapOp *op = g_new0(FsMapOp, 1);
 
-    if (!node || !node->dax_mapped) {
-        fs_reply(r, 0, arg, len);
-        return;
-    }
-    op = g_new0(FsMapOp, 1);
-    op->type = FS_MAP_RESIZE;
+    op->type = type;
     op->fd = -1;
     op->dev = node->dev;
     op->ino = node->ino;
@@ -164,7 +159,21 @@ static void fs_reply_after_resize_of(FsReq *r, FsNode *node,
     op->queue_gen = r->queue_gen;
     op->unique = r->in.unique;
     r->elem = NULL;
-    fs_mapper_queue(r->fs, op);
+    return op;
+}
+
+/*
+ * Asks the mapper to follow the node's new size before the reply goes
+ * out: the driver reads the new bytes through mappings it already has.
+ */
+static void fs_reply_after_resize_of(FsReq *r, FsNode *node,
+                                     const void *arg, size_t len)
+{
+    if (!node || !node->dax_mapped) {
+        fs_reply(r, 0, arg, len);
+        return;
+    }
+    fs_mapper_queue(r->fs, fs_map_op_new(r, FS_MAP_RESIZE, node, arg, len));
 }
 
 /* Whether a size change of @node's file must go through the mapper */
@@ -184,9 +193,8 @@ static void fs_truncate_mapped(FsReq *r, FsNode *node, int fd, uint64_t size,
                                const struct timespec *times,
                                const void *arg, size_t len)
 {
-    FsMapOp *op = g_new0(FsMapOp, 1);
+    FsMapOp *op = fs_map_op_new(r, FS_MAP_TRUNCATE, node, arg, len);
 
-    op->type = FS_MAP_TRUNCATE;
     op->fd = fd;
     op->size = size;
     if (times) {
@@ -194,15 +202,6 @@ static void fs_truncate_mapped(FsReq *r, FsNode *node, int fd, uint64_t size,
         op->times[0] = times[0];
         op->times[1] = times[1];
     }
-    op->dev = node->dev;
-    op->ino = node->ino;
-    op->reply = g_memdup2(arg, len);
-    op->reply_len = len;
-    op->elem = r->elem;
-    op->qidx = r->qidx;
-    op->queue_gen = r->queue_gen;
-    op->unique = r->in.unique;
-    r->elem = NULL;
     fs_mapper_queue(r->fs, op);
 }
 
