@@ -401,13 +401,16 @@ static int fs_setattr(FsReq *r)
         if (!S_ISREG(node->type)) {
             return S_ISDIR(node->type) ? -EISDIR : -EINVAL;
         }
-        if (h) {
-            fd = fs_resize_mapped(r, node) ? dup(h->fd) : h->fd;
-        } else {
+        if (!h) {
             fd = fs_node_reopen(r->fs, node, O_WRONLY);
+        } else if (fs_resize_mapped(r, node)) {
+            fd = dup(h->fd);
+            fd = fd < 0 ? -errno : fd;
+        } else {
+            fd = h->fd;
         }
         if (fd < 0) {
-            return fd == -1 ? -errno : fd;
+            return fd;
         }
         if (fs_resize_mapped(r, node)) {
             /* The mapper truncates, and sets the times after */
