@@ -146,10 +146,17 @@ static bool vhost_user_shmem_config(VirtIODevice *vdev, struct vhost_dev *dev,
                    "but gives %d sizes", *nregions, nonzero);
         return false;
     }
-    if (!reconnect &&
-        !virtio_shmem_check_sizes(vdev, sizes, VIRTIO_SHMEM_MAX_REGIONS,
-                                  errp)) {
-        return false;
+    if (!reconnect) {
+        uint8_t ids[VIRTIO_SHMEM_MAX_REGIONS];
+        uint64_t end;
+
+        for (i = 0; i < VIRTIO_SHMEM_MAX_REGIONS; i++) {
+            ids[i] = i;
+        }
+        if (!virtio_shmem_layout(vdev, ids, sizes, VIRTIO_SHMEM_MAX_REGIONS,
+                                 &end, errp)) {
+            return false;
+        }
     }
 
     for (i = 0; i < VIRTIO_SHMEM_MAX_REGIONS; i++) {

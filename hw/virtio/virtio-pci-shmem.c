@@ -23,35 +23,23 @@
  * half the guest's physical address space (RAM needs the rest).  Sizes
  * come from the back-end: nothing here may overflow.
  */
-static uint64_t virtio_pci_shmem_bar_size(VirtIODevice *vdev,
-                                          const char *name, Error **errp)
+static uint64_t virtio_pci_shmem_bar_size(VirtIODevice *vdev, Error **errp)
 {
-    unsigned int phys_bits = virtio_shmem_phys_bits();
-    uint64_t max = 1ULL << (phys_bits - 1);
+    uint8_t ids[VIRTIO_SHMEM_MAX_REGIONS];
+    uint64_t sizes[VIRTIO_SHMEM_MAX_REGIONS];
     VirtioSharedMemory *shmem;
-    uint64_t offset = 0, size;
+    unsigned int n = 0;
+    uint64_t end;
 
+    /* In the list's order, the order virtio_pci_expose_shmem() uses */
     QSIMPLEQ_FOREACH(shmem, &vdev->shmem_list, next) {
-        size = memory_region_size(&shmem->mr);
-        if (size > max) {
-            error_setg(errp, "%s: shared memory region %u is 0x%" PRIx64
-                       " bytes, more than the guest's %u-bit physical "
-                       "address space can hold (at most 0x%" PRIx64 ")",
-                       name, shmem->shmid, size, phys_bits, max);
-            return 0;
-        }
-        /* offset, pow2ceil(size) <= max <= 2^63: no overflow */
-        offset = ROUND_UP(offset, pow2ceil(size));
-        if (size > max - offset) {
-            error_setg(errp, "%s: shared memory regions need more than 0x%"
-                       PRIx64 " bytes, more than the guest's %u-bit "
-                       "physical address space can hold", name, max,
-                       phys_bits);
-            return 0;
-        }
-        offset += size;
+        ids[n] = shmem->shmid;
+        sizes[n++] = memory_region_size(&shmem->mr);
     }
-    return pow2ceil(offset);
+    if (!virtio_shmem_layout(vdev, ids, sizes, n, &end, errp)) {
+        return 0;
+    }
+    return pow2ceil(end);
 }
 
 bool virtio_pci_expose_shmem(VirtIOPCIProxy *proxy, MemoryRegion *bar,
@@ -75,7 +63,7 @@ bool virtio_pci_expose_shmem(VirtIOPCIProxy *proxy, MemoryRegion *bar,
         return false;
     }
 
-    bar_size = virtio_pci_shmem_bar_size(vdev, name, errp);
+    bar_size = virtio_pci_shmem_bar_size(vdev, errp);
     if (!bar_size) {
         return false;
     }

@@ -97,8 +97,9 @@ unsigned int virtio_shmem_phys_bits(void)
     return bits && bits < 64 ? bits : 64;
 }
 
-bool virtio_shmem_check_sizes(VirtIODevice *vdev, const uint64_t *sizes,
-                              unsigned int n, Error **errp)
+bool virtio_shmem_layout(VirtIODevice *vdev, const uint8_t *ids,
+                         const uint64_t *sizes, unsigned int n,
+                         uint64_t *end, Error **errp)
 {
     unsigned int phys_bits = virtio_shmem_phys_bits();
     uint64_t max = 1ULL << (phys_bits - 1);
@@ -115,10 +116,10 @@ bool virtio_shmem_check_sizes(VirtIODevice *vdev, const uint64_t *sizes,
             error_setg(errp, "%s: shared memory region %u is 0x%" PRIx64
                        " bytes, more than the guest's %u-bit physical "
                        "address space can hold (at most 0x%" PRIx64 ")",
-                       dev, i, sizes[i], phys_bits, max);
+                       dev, ids[i], sizes[i], phys_bits, max);
             return false;
         }
-        /* Laid out as a PCI BAR does: each at its size's alignment */
+        /* offset, pow2ceil(size) <= max <= 2^63: no overflow */
         offset = ROUND_UP(offset, pow2ceil(sizes[i]));
         if (sizes[i] > max - offset) {
             g_autofree char *dev = virtio_shmem_dev_name(vdev);
@@ -131,6 +132,7 @@ bool virtio_shmem_check_sizes(VirtIODevice *vdev, const uint64_t *sizes,
         }
         offset += sizes[i];
     }
+    *end = offset;
     return true;
 }
 

@@ -105,13 +105,16 @@ bool virtio_has_shmem_regions(VirtIODevice *vdev);
 unsigned int virtio_shmem_phys_bits(void);
 
 /*
- * Whether regions of @sizes (0: none), laid out one after the other at
- * their sizes' alignment, fit in half the guest's physical address space.
- * A back-end's sizes are checked so before QEMU reserves anything for
- * them: a window costs host address space and dirty bitmaps.
+ * Lays regions @ids of @sizes (0: none) out one after the other, each at
+ * its size's alignment, as a transport's BAR holds them: false with @errp
+ * set unless they fit in half the guest's physical address space, else
+ * their end in *@end.  A back-end's sizes are checked so before QEMU
+ * reserves anything for them (a window costs host address space and
+ * dirty bitmaps), and again for the BAR.
  */
-bool virtio_shmem_check_sizes(VirtIODevice *vdev, const uint64_t *sizes,
-                              unsigned int n, Error **errp);
+bool virtio_shmem_layout(VirtIODevice *vdev, const uint8_t *ids,
+                         const uint64_t *sizes, unsigned int n,
+                         uint64_t *end, Error **errp);
 
 /**
  * virtio_shmem_map: map [@fd_offset, @fd_offset + @len) of @fd at
